@@ -1,0 +1,235 @@
+package v1alpha1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// LongTaskSpec says what to run. It cannot change after creation, except cancel, which may only be set.
+//
+// The task is either image, command, args, env and resources, or a full podTemplate whose container named
+// "task" runs it; not both.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.command) || has(self.podTemplate)",message="command is required (or give a podTemplate with a container named task)",fieldPath=".command"
+// +kubebuilder:validation:XValidation:rule="!has(self.podTemplate) || !(has(self.image) || has(self.command) || has(self.args) || has(self.env) || has(self.resources))",message="podTemplate cannot be mixed with image, command, args, env or resources: put them in the podTemplate's task container",fieldPath=".podTemplate"
+// +kubebuilder:validation:XValidation:rule="has(self.image) == has(oldSelf.image) && (!has(self.image) || self.image == oldSelf.image)",message="image is immutable",fieldPath=".image"
+// +kubebuilder:validation:XValidation:rule="has(self.command) == has(oldSelf.command) && (!has(self.command) || self.command == oldSelf.command)",message="command is immutable",fieldPath=".command"
+// +kubebuilder:validation:XValidation:rule="has(self.args) == has(oldSelf.args) && (!has(self.args) || self.args == oldSelf.args)",message="args is immutable",fieldPath=".args"
+// +kubebuilder:validation:XValidation:rule="has(self.env) == has(oldSelf.env) && (!has(self.env) || self.env == oldSelf.env)",message="env is immutable",fieldPath=".env"
+// +kubebuilder:validation:XValidation:rule="has(self.resources) == has(oldSelf.resources) && (!has(self.resources) || self.resources == oldSelf.resources)",message="resources is immutable",fieldPath=".resources"
+// +kubebuilder:validation:XValidation:rule="has(self.podTemplate) == has(oldSelf.podTemplate) && (!has(self.podTemplate) || self.podTemplate == oldSelf.podTemplate)",message="podTemplate is immutable",fieldPath=".podTemplate"
+// +kubebuilder:validation:XValidation:rule="has(self.total) == has(oldSelf.total) && (!has(self.total) || self.total == oldSelf.total)",message="total is immutable",fieldPath=".total"
+// +kubebuilder:validation:XValidation:rule="has(self.timeoutSeconds) == has(oldSelf.timeoutSeconds) && (!has(self.timeoutSeconds) || self.timeoutSeconds == oldSelf.timeoutSeconds)",message="timeoutSeconds is immutable",fieldPath=".timeoutSeconds"
+// +kubebuilder:validation:XValidation:rule="self.retries == oldSelf.retries",message="retries is immutable",fieldPath=".retries"
+// +kubebuilder:validation:XValidation:rule="self.progressInterval == oldSelf.progressInterval",message="progressInterval is immutable",fieldPath=".progressInterval"
+// +kubebuilder:validation:XValidation:rule="has(self.ttlSecondsAfterFinished) == has(oldSelf.ttlSecondsAfterFinished) && (!has(self.ttlSecondsAfterFinished) || self.ttlSecondsAfterFinished == oldSelf.ttlSecondsAfterFinished)",message="ttlSecondsAfterFinished is immutable",fieldPath=".ttlSecondsAfterFinished"
+// +kubebuilder:validation:XValidation:rule="(has(self.cancel) && self.cancel) || !has(oldSelf.cancel) || !oldSelf.cancel",message="cancel cannot be undone once set",fieldPath=".cancel"
+type LongTaskSpec struct {
+	// image runs the task. It defaults to the manager's worker image.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+
+	// command is the program to run and its first arguments, as in a container's command.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=4096
+	// +kubebuilder:validation:XValidation:rule="self[0] != ''",message="command[0] must name a program"
+	Command []string `json:"command,omitempty"`
+
+	// args are further arguments to the command.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=4096
+	Args []string `json:"args,omitempty"`
+
+	// env sets environment variables for the task.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=128
+	Env []corev1.EnvVar `json:"env,omitempty"`
+
+	// resources are the task container's compute resources.
+	// +optional
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+
+	// podTemplate is a full pod for tasks that need volumes, node selectors or more containers. Its
+	// container named "task" runs the task and must have a command.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self.spec.containers.exists(c, c.name == 'task' && has(c.command))",message="podTemplate.spec.containers must have a container named task with a command"
+	PodTemplate *corev1.PodTemplateSpec `json:"podTemplate,omitempty"`
+
+	// total is the number of steps, when it is known up front; the task may also report it.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Total *int64 `json:"total,omitempty"`
+
+	// timeoutSeconds is how long the task may run in all, retries included, before it fails with
+	// DeadlineExceeded.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	TimeoutSeconds *int64 `json:"timeoutSeconds,omitempty"`
+
+	// retries is how many times a failed attempt is run again.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Retries int32 `json:"retries"`
+
+	// progressInterval is the shortest time between two progress writes to the API server.
+	// +optional
+	// +kubebuilder:default="1s"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('1h')",message="progressInterval must be between 100ms and 1h"
+	ProgressInterval metav1.Duration `json:"progressInterval"`
+
+	// ttlSecondsAfterFinished deletes the LongTask, and with it its Job, this long after it finished.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
+
+	// cancel stops a running task: its pod gets SIGTERM, then SIGKILL after the grace period, and the
+	// task ends Cancelled. It cannot be unset.
+	// +optional
+	Cancel bool `json:"cancel,omitempty"`
+}
+
+// Phase is where a LongTask is in its life.
+// +kubebuilder:validation:Enum=Pending;Running;Succeeded;Failed;Cancelled
+type Phase string
+
+// The phases of a LongTask; Succeeded, Failed and Cancelled are final.
+const (
+	PhasePending   Phase = "Pending"
+	PhaseRunning   Phase = "Running"
+	PhaseSucceeded Phase = "Succeeded"
+	PhaseFailed    Phase = "Failed"
+	PhaseCancelled Phase = "Cancelled"
+)
+
+// Finished reports whether the phase is final.
+func (p Phase) Finished() bool {
+	return p == PhaseSucceeded || p == PhaseFailed || p == PhaseCancelled
+}
+
+// Condition types of a LongTask.
+const (
+	ConditionRunning   = "Running"
+	ConditionSucceeded = "Succeeded"
+	ConditionFailed    = "Failed"
+	ConditionCancelled = "Cancelled"
+)
+
+// Progress is how far the task has come, as its worker last reported it.
+type Progress struct {
+	// current is the number of steps done.
+	Current int64 `json:"current"`
+	// total is the number of steps in all; 0 when unknown.
+	// +optional
+	Total int64 `json:"total,omitempty"`
+	// percent is current as a share of total, from 0 to 100.
+	Percent int32 `json:"percent"`
+	// summary is the progress as printed by kubectl: "12/25 (48%)".
+	Summary string `json:"summary"`
+	// message is what the task said it is doing.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// updateTime is when the worker took this report.
+	// +optional
+	UpdateTime *metav1.Time `json:"updateTime,omitempty"`
+}
+
+// Failure says why a task failed.
+type Failure struct {
+	// reason is a CamelCase word: TaskFailed, DeadlineExceeded, ...
+	Reason string `json:"reason"`
+	// message explains the failure to a person.
+	Message string `json:"message"`
+	// exitCode is the task program's exit code in its last attempt, when it exited.
+	// +optional
+	ExitCode *int32 `json:"exitCode,omitempty"`
+	// output holds the last lines the task printed before it failed.
+	// +optional
+	Output string `json:"output,omitempty"`
+}
+
+// LongTaskStatus is what the task is doing. The worker writes progress and result; the controller writes
+// the rest.
+type LongTaskStatus struct {
+	// phase is Pending, Running, Succeeded, Failed or Cancelled.
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+
+	// conditions are Running, Succeeded, Failed and Cancelled, for kubectl wait.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// observedGeneration is the spec generation the status was computed from.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// progress is the latest progress the task reported.
+	// +optional
+	Progress *Progress `json:"progress,omitempty"`
+
+	// jobName is the Job that runs the task.
+	// +optional
+	JobName string `json:"jobName,omitempty"`
+
+	// attempts counts the attempts started so far.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+
+	// startTime is when the Job started the task.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// completionTime is when the task finished, whichever way.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+
+	// result is what the task reported as its result (::result), at most 32 KiB.
+	// +optional
+	Result string `json:"result,omitempty"`
+
+	// failure says why the task failed.
+	// +optional
+	Failure *Failure `json:"failure,omitempty"`
+}
+
+// LongTask runs a program as a Job and shows its progress.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=lt,categories=all
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Progress",type=string,JSONPath=`.status.progress.summary`
+// +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.progress.message`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Attempts",type=integer,JSONPath=`.status.attempts`,priority=1
+// +kubebuilder:printcolumn:name="Job",type=string,JSONPath=`.status.jobName`,priority=1
+type LongTask struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   LongTaskSpec   `json:"spec"`
+	Status LongTaskStatus `json:"status,omitempty"`
+}
+
+// LongTaskList is a list of LongTasks.
+// +kubebuilder:object:root=true
+type LongTaskList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []LongTask `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&LongTask{}, &LongTaskList{})
+}

@@ -1,0 +1,64 @@
+// Command longtask-worker runs inside a LongTask's pod: it runs the task's program and reports the
+// progress the program prints into the LongTask's status.
+//
+//	longtask-worker run -- <command> [args...]   run a task program and report its progress
+//	longtask-worker demo [--steps N]             the built-in demo task
+//	longtask-worker install <dir>                copy this binary into dir (the Job's init container)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/worker"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "run":
+		if len(args) > 0 && args[0] == "--" {
+			args = args[1:]
+		}
+		cfg, inTask, err := worker.ConfigFromEnv(os.Getenv)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "longtask-worker: %v\n", err)
+			os.Exit(2)
+		}
+		os.Exit(worker.RunTask(args, cfg, inTask, os.Stdout, os.Stderr))
+	case "demo":
+		fs := flag.NewFlagSet("demo", flag.ExitOnError)
+		steps := fs.Int("steps", 25, "number of steps")
+		maxDelay := fs.Duration("max-delay", time.Second, "longest a step takes; each takes a random time up to it")
+		_ = fs.Parse(args)
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if err := worker.Demo(ctx, os.Stdout, *steps, *maxDelay); err != nil {
+			fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+			os.Exit(1)
+		}
+	case "install":
+		if len(args) != 1 {
+			usage()
+		}
+		if err := worker.Install(args[0], longtaskv1.WorkerBinary); err != nil {
+			fmt.Fprintf(os.Stderr, "longtask-worker: installing into %s: %v\n", args[0], err)
+			os.Exit(1)
+		}
+	default:
+		usage()
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: longtask-worker run -- <command> [args...] | demo [--steps N] [--max-delay D] | install <dir>")
+	os.Exit(2)
+}

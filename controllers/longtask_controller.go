@@ -1,0 +1,186 @@
+// Package controllers reconciles LongTasks into Jobs and keeps their status true to the world.
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+// LongTaskReconciler runs each LongTask as a Job and keeps the LongTask's status in step with it.
+type LongTaskReconciler struct {
+	client.Client
+	// APIReader reads pods straight from the API server: they are needed only when a task fails, which
+	// does not justify caching every pod in the cluster.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	Options   JobOptions
+}
+
+// +kubebuilder:rbac:groups=longtask.dev,resources=longtasks,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups=longtask.dev,resources=longtasks/status,verbs=get;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one LongTask's Job and status in line with its spec.
+func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	task := &longtaskv1.LongTask{}
+	if err := r.Get(ctx, req.NamespacedName, task); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !task.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	log := ctrl.LoggerFrom(ctx).WithValues("longtask", klog.KObj(task))
+	ctx = ctrl.LoggerInto(ctx, log)
+
+	if expired, requeueAfter := r.ttlExpired(task); expired {
+		return ctrl.Result{}, r.deleteExpired(ctx, task)
+	} else if requeueAfter > 0 {
+		return ctrl.Result{RequeueAfter: requeueAfter}, nil
+	}
+
+	job, err := r.reconcileJob(ctx, task)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	var pods []corev1.Pod
+	if job != nil && jobCondition(job, batchv1.JobFailed) && !task.Status.Phase.Finished() {
+		if pods, err = r.taskPods(ctx, task); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	status := computeStatus(task, job, pods, r.Clock.Now())
+	if err := r.updateStatusIfChanged(ctx, task, status); err != nil {
+		return ctrl.Result{}, err
+	}
+	_, requeueAfter := r.ttlExpired(task)
+	return ctrl.Result{RequeueAfter: requeueAfter}, nil
+}
+
+// reconcileJob makes sure the task has its Job, unless it is finished or cancelled, and suspends the Job of
+// a cancelled task so that the Job controller stops its pod gracefully. It returns the Job, or nil.
+func (r *LongTaskReconciler) reconcileJob(ctx context.Context, task *longtaskv1.LongTask) (*batchv1.Job, error) {
+	job := &batchv1.Job{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: task.Namespace, Name: jobName(task)}, job)
+	switch {
+	case apierrors.IsNotFound(err):
+		if task.Status.Phase.Finished() || task.Spec.Cancel {
+			return nil, nil
+		}
+		return r.createJob(ctx, task)
+	case err != nil:
+		return nil, fmt.Errorf("getting Job: %w", err)
+	}
+
+	if !metav1.IsControlledBy(job, task) {
+		r.Recorder.Eventf(task, nil, corev1.EventTypeWarning, ReasonJobConflict, "CreateJob",
+			"Job %s exists and does not belong to this LongTask", job.Name)
+		return nil, fmt.Errorf("job %s/%s is not controlled by the LongTask", job.Namespace, job.Name)
+	}
+	if task.Spec.Cancel && !jobFinished(job) && !ptr.Deref(job.Spec.Suspend, false) {
+		patch := client.MergeFrom(job.DeepCopy())
+		job.Spec.Suspend = ptr.To(true)
+		if err := r.Patch(ctx, job, patch, client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil {
+			return nil, fmt.Errorf("suspending Job to cancel the task: %w", err)
+		}
+		r.Recorder.Eventf(task, job, corev1.EventTypeNormal, ReasonCancelling, "Cancel", "Stopping the task's pod")
+	}
+	return job, nil
+}
+
+func (r *LongTaskReconciler) createJob(ctx context.Context, task *longtaskv1.LongTask) (*batchv1.Job, error) {
+	job := constructJob(task, r.Options)
+	if err := ctrl.SetControllerReference(task, job, r.Scheme()); err != nil {
+		return nil, fmt.Errorf("setting the Job's owner: %w", err)
+	}
+	err := r.Create(ctx, job, client.FieldOwner(longtaskv1.ControllerFieldOwner))
+	if apierrors.IsAlreadyExists(err) {
+		// The cache has not seen our own Job yet; the next pass will.
+		return job, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("creating Job: %w", err)
+	}
+	ctrl.LoggerFrom(ctx).V(2).Info("Created Job", "job", klog.KObj(job))
+	r.Recorder.Eventf(task, job, corev1.EventTypeNormal, ReasonJobCreated, "CreateJob", "Created Job %s", job.Name)
+	return job, nil
+}
+
+// taskPods lists the task's pods, for the exit code and termination message of a failed task.
+func (r *LongTaskReconciler) taskPods(ctx context.Context, task *longtaskv1.LongTask) ([]corev1.Pod, error) {
+	pods := &corev1.PodList{}
+	if err := r.APIReader.List(ctx, pods, client.InNamespace(task.Namespace),
+		client.MatchingLabels{longtaskv1.LabelTaskName: task.Name}); err != nil {
+		return nil, fmt.Errorf("listing the task's pods: %w", err)
+	}
+	return pods.Items, nil
+}
+
+// updateStatusIfChanged writes the controller's status fields with a merge patch, so that it never
+// overwrites progress the worker wrote in the meantime, and records an Event when the phase changed.
+func (r *LongTaskReconciler) updateStatusIfChanged(ctx context.Context, task *longtaskv1.LongTask, status longtaskv1.LongTaskStatus) error {
+	if equality.Semantic.DeepEqual(task.Status, status) {
+		return nil
+	}
+	oldPhase := task.Status.Phase
+	patch := client.MergeFrom(task.DeepCopy())
+	task.Status = status
+	if err := r.Status().Patch(ctx, task, patch, client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil {
+		return fmt.Errorf("updating status: %w", err)
+	}
+	if status.Phase != oldPhase {
+		r.recordPhase(task)
+	}
+	return nil
+}
+
+func (r *LongTaskReconciler) recordPhase(task *longtaskv1.LongTask) {
+	eventType := corev1.EventTypeNormal
+	var reason, note string
+	switch task.Status.Phase {
+	case longtaskv1.PhaseRunning:
+		reason, note = ReasonRunning, "The task started running"
+	case longtaskv1.PhaseSucceeded:
+		reason, note = ReasonCompleted, "The task completed"
+	case longtaskv1.PhaseFailed:
+		eventType, reason, note = corev1.EventTypeWarning, task.Status.Failure.Reason, task.Status.Failure.Message
+	case longtaskv1.PhaseCancelled:
+		reason, note = ReasonCancelled, "The task was cancelled"
+	default:
+		return
+	}
+	r.Recorder.Eventf(task, nil, eventType, reason, string(task.Status.Phase), "%s", note)
+}
+
+func jobFinished(job *batchv1.Job) bool {
+	return jobCondition(job, batchv1.JobComplete) || jobCondition(job, batchv1.JobFailed)
+}
+
+// SetupWithManager registers the reconciler: it watches LongTasks and the Jobs they own.
+func (r *LongTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Clock == nil {
+		r.Clock = clock.RealClock{}
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&longtaskv1.LongTask{}).
+		Owns(&batchv1.Job{}).
+		Named("longtask").
+		Complete(r)
+}

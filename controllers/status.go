@@ -1,0 +1,194 @@
+package controllers
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+// computeStatus recomputes the controller's part of a LongTask's status from the world: its Job (nil when
+// there is none) and, for a failure, the Job's pods. The worker's fields, progress and result, are carried
+// over untouched, except that success completes the progress bar.
+func computeStatus(task *longtaskv1.LongTask, job *batchv1.Job, pods []corev1.Pod, now time.Time) longtaskv1.LongTaskStatus {
+	status := *task.Status.DeepCopy()
+	status.ObservedGeneration = task.Generation
+	if status.Phase.Finished() {
+		// A finished task stays finished, even if its Job is deleted or changed afterwards.
+		return status
+	}
+
+	if job != nil {
+		status.JobName = job.Name
+		status.StartTime = job.Status.StartTime
+		status.Attempts = max(status.Attempts, job.Status.Active+job.Status.Failed+job.Status.Succeeded)
+	}
+
+	switch {
+	case job == nil && task.Spec.Cancel:
+		setPhase(&status, longtaskv1.PhaseCancelled, ReasonCancelled, "The task was cancelled before it started")
+		status.CompletionTime = &metav1.Time{Time: now}
+	case job == nil:
+		setPhase(&status, longtaskv1.PhasePending, ReasonJobPending, "Waiting for the Job to be created")
+	case jobCondition(job, batchv1.JobComplete):
+		setPhase(&status, longtaskv1.PhaseSucceeded, ReasonCompleted, "The task completed")
+		status.CompletionTime = completionTime(job, batchv1.JobComplete, now)
+		completeProgress(&status, now)
+	case jobCondition(job, batchv1.JobFailed):
+		status.Failure = failure(job, pods, status.Attempts)
+		setPhase(&status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message)
+		status.CompletionTime = completionTime(job, batchv1.JobFailed, now)
+	case task.Spec.Cancel && job.Status.Active == 0 && ptr.Deref(job.Status.Terminating, 0) == 0:
+		setPhase(&status, longtaskv1.PhaseCancelled, ReasonCancelled, "The task was cancelled")
+		status.CompletionTime = &metav1.Time{Time: now}
+	case task.Spec.Cancel:
+		setPhase(&status, status.Phase, ReasonCancelling, "The task is being cancelled: its pod is stopping")
+	case ptr.Deref(job.Status.Ready, 0) > 0 || (job.Status.Active > 0 && status.Progress != nil):
+		setPhase(&status, longtaskv1.PhaseRunning, ReasonRunning, fmt.Sprintf("Attempt %d is running", max(status.Attempts, 1)))
+	case ptr.Deref(job.Spec.Suspend, false):
+		setPhase(&status, longtaskv1.PhasePending, ReasonJobSuspended, "The Job is suspended, waiting to be admitted")
+	default:
+		setPhase(&status, longtaskv1.PhasePending, ReasonPodPending, "Waiting for the task's pod to start")
+	}
+	return status
+}
+
+// setPhase sets the phase and the conditions that go with it. Running is always present; Succeeded,
+// Failed and Cancelled appear when they become true, so `kubectl wait --for=condition=X` works for each.
+func setPhase(status *longtaskv1.LongTaskStatus, phase longtaskv1.Phase, reason, message string) {
+	if phase == "" {
+		phase = longtaskv1.PhasePending
+	}
+	status.Phase = phase
+	running := metav1.Condition{Type: longtaskv1.ConditionRunning, Status: metav1.ConditionFalse, Reason: reason, Message: message, ObservedGeneration: status.ObservedGeneration}
+	if phase == longtaskv1.PhaseRunning {
+		running.Status = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&status.Conditions, running)
+
+	final := map[longtaskv1.Phase]string{
+		longtaskv1.PhaseSucceeded: longtaskv1.ConditionSucceeded,
+		longtaskv1.PhaseFailed:    longtaskv1.ConditionFailed,
+		longtaskv1.PhaseCancelled: longtaskv1.ConditionCancelled,
+	}
+	if conditionType, ok := final[phase]; ok {
+		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
+			Type: conditionType, Status: metav1.ConditionTrue, Reason: reason, Message: message, ObservedGeneration: status.ObservedGeneration,
+		})
+	}
+}
+
+// completeProgress fills the progress bar when the task succeeded: a task that never reported a total, or
+// stopped reporting before its last step, still ends at 100%.
+func completeProgress(status *longtaskv1.LongTaskStatus, now time.Time) {
+	p := status.Progress
+	if p == nil {
+		p = &longtaskv1.Progress{}
+		status.Progress = p
+	}
+	if p.Total <= 0 || p.Current > p.Total {
+		p.Total = p.Current
+	}
+	if p.Current == p.Total && p.Percent == 100 {
+		return
+	}
+	p.Current = p.Total
+	p.Percent = 100
+	p.Summary = longtaskv1.Summary(p.Current, p.Total)
+	if p.Total == 0 {
+		p.Summary = "done"
+	}
+	p.UpdateTime = &metav1.Time{Time: now}
+}
+
+// failure says why the Job failed, from its Failed condition and the task container of its last failed pod.
+func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Failure {
+	cond := findJobCondition(job, batchv1.JobFailed)
+	f := &longtaskv1.Failure{Reason: ReasonTaskFailed, Message: "The task failed"}
+	if cond != nil && cond.Reason != batchv1.JobReasonBackoffLimitExceeded && cond.Reason != "" {
+		f.Reason = cond.Reason
+	}
+	if cond != nil && cond.Message != "" {
+		f.Message = cond.Message
+	}
+
+	terminated := lastTermination(pods)
+	switch {
+	case terminated == nil:
+	case terminated.Reason == "OOMKilled":
+		f.Reason = ReasonOOMKilled
+		f.Message = fmt.Sprintf("The task ran out of memory and was killed (exit code %d)", terminated.ExitCode)
+	case f.Reason == ReasonTaskFailed:
+		f.Message = fmt.Sprintf("The task exited with code %d", terminated.ExitCode)
+		if attempts > 1 {
+			f.Message += fmt.Sprintf(" in its last attempt of %d", attempts)
+		}
+	}
+	if terminated != nil {
+		f.ExitCode = ptr.To(terminated.ExitCode)
+		f.Output = tail(terminated.Message, longtaskv1.MaxOutputBytes)
+	}
+	return f
+}
+
+// lastTermination returns how the task container of the most recently finished pod ended.
+func lastTermination(pods []corev1.Pod) *corev1.ContainerStateTerminated {
+	var found []*corev1.ContainerStateTerminated
+	for i := range pods {
+		for j := range pods[i].Status.ContainerStatuses {
+			cs := &pods[i].Status.ContainerStatuses[j]
+			if cs.Name == longtaskv1.TaskContainerName && cs.State.Terminated != nil {
+				found = append(found, cs.State.Terminated)
+			}
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	sort.SliceStable(found, func(i, j int) bool { return found[i].FinishedAt.Before(&found[j].FinishedAt) })
+	return found[len(found)-1]
+}
+
+// tail keeps the last max bytes of s, cut at a line start where it can be.
+func tail(s string, max int) string {
+	s = strings.TrimRight(s, "\n")
+	if len(s) <= max {
+		return s
+	}
+	s = s[len(s)-max:]
+	if i := strings.IndexByte(s, '\n'); i >= 0 && i < len(s)-1 {
+		s = s[i+1:]
+	}
+	return strings.ToValidUTF8(s, "")
+}
+
+func completionTime(job *batchv1.Job, conditionType batchv1.JobConditionType, now time.Time) *metav1.Time {
+	if job.Status.CompletionTime != nil {
+		return job.Status.CompletionTime
+	}
+	if cond := findJobCondition(job, conditionType); cond != nil && !cond.LastTransitionTime.IsZero() {
+		return &cond.LastTransitionTime
+	}
+	return &metav1.Time{Time: now}
+}
+
+func jobCondition(job *batchv1.Job, conditionType batchv1.JobConditionType) bool {
+	return findJobCondition(job, conditionType) != nil
+}
+
+func findJobCondition(job *batchv1.Job, conditionType batchv1.JobConditionType) *batchv1.JobCondition {
+	for i := range job.Status.Conditions {
+		if c := &job.Status.Conditions[i]; c.Type == conditionType && c.Status == corev1.ConditionTrue {
+			return c
+		}
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+// Package worker runs a task's program inside its Job's pod, reads the progress it reports and writes it
+// into the LongTask's status.
+package worker
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+// Snapshot is the part of a LongTask's status the worker owns.
+type Snapshot struct {
+	Progress *longtaskv1.Progress
+	// Result is nil until the task reports one.
+	Result *string
+}
+
+// WriteFunc writes a snapshot to the API server.
+type WriteFunc func(context.Context, Snapshot) error
+
+// Publisher coalesces a task's reports into status writes: the first report is written at once, then at
+// most one write per interval carries the latest state, and Flush writes the final state. However fast a
+// task reports, the publisher holds one snapshot, so its memory is bounded.
+type Publisher struct {
+	write    WriteFunc
+	interval time.Duration
+	// OnError is told about failed writes, which are retried with backoff.
+	OnError func(error)
+
+	mu      sync.Mutex
+	latest  Snapshot
+	version uint64 // counts updates
+	written uint64 // the version last written
+	wake    chan struct{}
+}
+
+// NewPublisher returns a publisher that calls write at most once per interval.
+func NewPublisher(interval time.Duration, write WriteFunc) *Publisher {
+	return &Publisher{write: write, interval: interval, wake: make(chan struct{}, 1), OnError: func(error) {}}
+}
+
+// Update changes the latest state; change must not keep the snapshot it is given.
+func (p *Publisher) Update(change func(*Snapshot)) {
+	p.mu.Lock()
+	change(&p.latest)
+	p.version++
+	p.mu.Unlock()
+	p.poke()
+}
+
+// Latest returns a copy of the latest state.
+func (p *Publisher) Latest() Snapshot {
+	snap, _ := p.snapshot()
+	return snap
+}
+
+func (p *Publisher) snapshot() (Snapshot, uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	snap := Snapshot{Progress: p.latest.Progress.DeepCopy()}
+	if p.latest.Result != nil {
+		result := *p.latest.Result
+		snap.Result = &result
+	}
+	return snap, p.version
+}
+
+// Run writes updates until ctx ends. Call Flush after it returned to write the final state.
+func (p *Publisher) Run(ctx context.Context) {
+	var lastWrite time.Time
+	backoff := p.interval
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		}
+		if !lastWrite.IsZero() {
+			if !sleep(ctx, p.interval-time.Since(lastWrite)) {
+				return
+			}
+		}
+		snap, version := p.snapshot()
+		if version == p.written {
+			continue
+		}
+		if err := p.write(ctx, snap); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			p.OnError(err)
+			// Keep only the latest state and try again later; updates meanwhile just replace it.
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(backoff*2, 30*time.Second)
+			p.poke()
+			continue
+		}
+		backoff = p.interval
+		p.written = version
+		lastWrite = time.Now()
+	}
+}
+
+// Flush writes the latest state if it was not written yet, retrying until ctx ends. It must not run
+// at the same time as Run.
+func (p *Publisher) Flush(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		snap, version := p.snapshot()
+		if version == p.written {
+			return nil
+		}
+		err := p.write(ctx, snap)
+		if err == nil {
+			p.written = version
+			return nil
+		}
+		p.OnError(err)
+		if !sleep(ctx, backoff) {
+			return err
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (p *Publisher) poke() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sleep waits for d or until ctx ends, and reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// now is the time stamp of a report.
+func now() *metav1.Time {
+	return &metav1.Time{Time: time.Now().Truncate(time.Second)}
+}
