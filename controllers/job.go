@@ -65,23 +65,25 @@ func constructJob(task *longtaskv1.LongTask, opts JobOptions) *batchv1.Job {
 // podTemplate returns the task's pod: the user's podTemplate, or one built from image, command, args, env
 // and resources, with the worker wrapped around the task container's program.
 func podTemplate(task *longtaskv1.LongTask, opts JobOptions) corev1.PodTemplateSpec {
+	// A copy, so that wrapping the task container never writes into the LongTask's own slices.
+	spec := task.Spec.DeepCopy()
 	var template corev1.PodTemplateSpec
-	if task.Spec.PodTemplate != nil {
-		template = *task.Spec.PodTemplate.DeepCopy()
+	if spec.PodTemplate != nil {
+		template = *spec.PodTemplate
 	} else {
-		image := task.Spec.Image
+		image := spec.Image
 		if image == "" {
 			image = opts.WorkerImage
 		}
 		container := corev1.Container{
 			Name:    longtaskv1.TaskContainerName,
 			Image:   image,
-			Command: task.Spec.Command,
-			Args:    task.Spec.Args,
-			Env:     task.Spec.Env,
+			Command: spec.Command,
+			Args:    spec.Args,
+			Env:     spec.Env,
 		}
-		if task.Spec.Resources != nil {
-			container.Resources = *task.Spec.Resources
+		if spec.Resources != nil {
+			container.Resources = *spec.Resources
 		}
 		template.Spec.Containers = []corev1.Container{container}
 	}

@@ -1,0 +1,186 @@
+// Package testing builds LongTasks, Jobs and pods for tests.
+package testing
+
+import (
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+// LongTaskWrapper builds a LongTask.
+type LongTaskWrapper struct{ longtaskv1.LongTask }
+
+// MakeLongTask returns a LongTask that runs `sleep 1`, with the API's defaults applied.
+func MakeLongTask(name, namespace string) *LongTaskWrapper {
+	return &LongTaskWrapper{longtaskv1.LongTask{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, UID: "task-uid"},
+		Spec: longtaskv1.LongTaskSpec{
+			Command:          []string{"sleep", "1"},
+			ProgressInterval: metav1.Duration{Duration: time.Second},
+		},
+	}}
+}
+
+// Obj returns the LongTask.
+func (w *LongTaskWrapper) Obj() *longtaskv1.LongTask { return &w.LongTask }
+
+// Image sets the task's image.
+func (w *LongTaskWrapper) Image(image string) *LongTaskWrapper { w.Spec.Image = image; return w }
+
+// Command sets the task's command.
+func (w *LongTaskWrapper) Command(command ...string) *LongTaskWrapper {
+	w.Spec.Command = command
+	return w
+}
+
+// Args sets the task's args.
+func (w *LongTaskWrapper) Args(args ...string) *LongTaskWrapper { w.Spec.Args = args; return w }
+
+// Env adds an environment variable.
+func (w *LongTaskWrapper) Env(name, value string) *LongTaskWrapper {
+	w.Spec.Env = append(w.Spec.Env, corev1.EnvVar{Name: name, Value: value})
+	return w
+}
+
+// Total sets spec.total.
+func (w *LongTaskWrapper) Total(total int64) *LongTaskWrapper { w.Spec.Total = &total; return w }
+
+// Retries sets spec.retries.
+func (w *LongTaskWrapper) Retries(retries int32) *LongTaskWrapper { w.Spec.Retries = retries; return w }
+
+// Timeout sets spec.timeoutSeconds.
+func (w *LongTaskWrapper) Timeout(seconds int64) *LongTaskWrapper {
+	w.Spec.TimeoutSeconds = &seconds
+	return w
+}
+
+// ProgressInterval sets spec.progressInterval.
+func (w *LongTaskWrapper) ProgressInterval(d time.Duration) *LongTaskWrapper {
+	w.Spec.ProgressInterval = metav1.Duration{Duration: d}
+	return w
+}
+
+// TTL sets spec.ttlSecondsAfterFinished.
+func (w *LongTaskWrapper) TTL(seconds int32) *LongTaskWrapper {
+	w.Spec.TTLSecondsAfterFinished = &seconds
+	return w
+}
+
+// Cancel sets spec.cancel.
+func (w *LongTaskWrapper) Cancel() *LongTaskWrapper { w.Spec.Cancel = true; return w }
+
+// Label sets a label.
+func (w *LongTaskWrapper) Label(key, value string) *LongTaskWrapper {
+	if w.Labels == nil {
+		w.Labels = map[string]string{}
+	}
+	w.Labels[key] = value
+	return w
+}
+
+// PodTemplate replaces the task's image, command and args with a pod template.
+func (w *LongTaskWrapper) PodTemplate(template corev1.PodTemplateSpec) *LongTaskWrapper {
+	w.Spec.Image, w.Spec.Command, w.Spec.Args = "", nil, nil
+	w.Spec.PodTemplate = &template
+	return w
+}
+
+// Phase sets status.phase.
+func (w *LongTaskWrapper) Phase(phase longtaskv1.Phase) *LongTaskWrapper {
+	w.Status.Phase = phase
+	return w
+}
+
+// Attempts sets status.attempts.
+func (w *LongTaskWrapper) Attempts(n int32) *LongTaskWrapper { w.Status.Attempts = n; return w }
+
+// Progress sets status.progress as the worker would.
+func (w *LongTaskWrapper) Progress(current, total int64, message string) *LongTaskWrapper {
+	w.Status.Progress = &longtaskv1.Progress{
+		Current: current, Total: total, Message: message,
+		Percent: longtaskv1.Percent(current, total), Summary: longtaskv1.Summary(current, total),
+	}
+	return w
+}
+
+// JobWrapper builds a Job's status as the Job controller would.
+type JobWrapper struct{ batchv1.Job }
+
+// MakeJob returns a Job with no status.
+func MakeJob(name, namespace string) *JobWrapper {
+	return &JobWrapper{batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}}
+}
+
+// FromJob wraps an existing Job, to change its status.
+func FromJob(job *batchv1.Job) *JobWrapper { return &JobWrapper{*job.DeepCopy()} }
+
+// Obj returns the Job.
+func (w *JobWrapper) Obj() *batchv1.Job { return &w.Job }
+
+// Suspend sets spec.suspend.
+func (w *JobWrapper) Suspend() *JobWrapper { w.Spec.Suspend = ptr.To(true); return w }
+
+// Started marks the Job started, with one pod active.
+func (w *JobWrapper) Started(at time.Time) *JobWrapper {
+	w.Status.StartTime = &metav1.Time{Time: at}
+	w.Status.Active = 1
+	w.Status.Ready = ptr.To[int32](0)
+	return w
+}
+
+// Ready marks the active pod ready.
+func (w *JobWrapper) Ready() *JobWrapper { w.Status.Ready = ptr.To[int32](1); return w }
+
+// Stopped marks the active pod gone without finishing, as after a suspension.
+func (w *JobWrapper) Stopped() *JobWrapper {
+	w.Status.Active = 0
+	w.Status.Ready = ptr.To[int32](0)
+	return w
+}
+
+// Succeeded finishes the Job successfully at the given time.
+func (w *JobWrapper) Succeeded(at time.Time) *JobWrapper {
+	w.Status.Active, w.Status.Ready, w.Status.Succeeded = 0, ptr.To[int32](0), 1
+	w.Status.CompletionTime = &metav1.Time{Time: at}
+	w.condition(batchv1.JobSuccessCriteriaMet, "CompletionsReached", "Reached expected number of succeeded pods", at)
+	w.condition(batchv1.JobComplete, "CompletionsReached", "Reached expected number of succeeded pods", at)
+	return w
+}
+
+// Failed fails the Job at the given time with a reason, after failed attempts.
+func (w *JobWrapper) Failed(at time.Time, reason, message string, failed int32) *JobWrapper {
+	w.Status.Active, w.Status.Ready, w.Status.Failed = 0, ptr.To[int32](0), failed
+	w.condition(batchv1.JobFailureTarget, reason, message, at)
+	w.condition(batchv1.JobFailed, reason, message, at)
+	return w
+}
+
+func (w *JobWrapper) condition(t batchv1.JobConditionType, reason, message string, at time.Time) {
+	w.Status.Conditions = append(w.Status.Conditions, batchv1.JobCondition{
+		Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: message,
+		LastProbeTime: metav1.Time{Time: at}, LastTransitionTime: metav1.Time{Time: at},
+	})
+}
+
+// TerminatedPod returns a pod of the task whose task container ended with an exit code and message.
+func TerminatedPod(name, namespace, task string, exitCode int32, reason, message string, finishedAt time.Time) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: map[string]string{longtaskv1.LabelTaskName: task}},
+		Spec:       corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: longtaskv1.TaskContainerName, Image: "task"}}},
+		Status: corev1.PodStatus{
+			Phase: corev1.PodFailed,
+			ContainerStatuses: []corev1.ContainerStatus{{
+				Name: longtaskv1.TaskContainerName, Image: "task",
+				State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+					ExitCode: exitCode, Reason: reason, Message: message,
+					StartedAt: metav1.Time{Time: finishedAt.Add(-time.Second)}, FinishedAt: metav1.Time{Time: finishedAt},
+				}},
+			}},
+		},
+	}
+}

@@ -1,0 +1,131 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+// recorder is a WriteFunc that keeps what was written and can be told to fail.
+type recorder struct {
+	mu       sync.Mutex
+	written  []Snapshot
+	failures int // the next writes that fail
+}
+
+func (r *recorder) write(_ context.Context, s Snapshot) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.failures > 0 {
+		r.failures--
+		return errors.New("the API server is unreachable")
+	}
+	r.written = append(r.written, s)
+	return nil
+}
+
+func (r *recorder) snapshots() []Snapshot {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Snapshot(nil), r.written...)
+}
+
+// waitFor polls until cond holds, failing the test after a generous limit.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+func report(p *Publisher, current int64) {
+	p.Update(func(s *Snapshot) { s.Progress = &longtaskv1.Progress{Current: current, Total: 1000} })
+}
+
+func startPublisher(t *testing.T, interval time.Duration, rec *recorder) (*Publisher, func()) {
+	p := NewPublisher(interval, rec.write)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	stop := func() {
+		cancel()
+		<-done
+		if err := p.Flush(context.Background()); err != nil {
+			t.Fatalf("Flush: %v", err)
+		}
+	}
+	t.Cleanup(func() { cancel(); <-done })
+	return p, stop
+}
+
+func TestPublisherWritesFirstAndFinalReportsOnly(t *testing.T) {
+	rec := &recorder{}
+	p, stop := startPublisher(t, time.Hour, rec)
+
+	report(p, 1)
+	waitFor(t, "the first report to be written at once", func() bool { return len(rec.snapshots()) == 1 })
+	for i := int64(2); i <= 1000; i++ {
+		report(p, i)
+	}
+	stop()
+
+	got := rec.snapshots()
+	if len(got) != 2 {
+		t.Fatalf("%d writes for 1000 reports within one interval, want 2 (the first and the final)", len(got))
+	}
+	if got[0].Progress.Current != 1 || got[1].Progress.Current != 1000 {
+		t.Errorf("wrote reports %d and %d, want 1 and 1000", got[0].Progress.Current, got[1].Progress.Current)
+	}
+}
+
+func TestPublisherWritesTheLatestReportAtTheEndOfTheInterval(t *testing.T) {
+	rec := &recorder{}
+	p, stop := startPublisher(t, 50*time.Millisecond, rec)
+
+	report(p, 1)
+	waitFor(t, "the first write", func() bool { return len(rec.snapshots()) == 1 })
+	report(p, 2)
+	report(p, 3)
+	waitFor(t, "the write at the end of the interval", func() bool { return len(rec.snapshots()) == 2 })
+	stop()
+
+	got := rec.snapshots()
+	if len(got) != 2 {
+		t.Fatalf("%d writes, want 2: nothing changed after the second", len(got))
+	}
+	if got[1].Progress.Current != 3 {
+		t.Errorf("the interval's write carried report %d, want the latest, 3", got[1].Progress.Current)
+	}
+}
+
+func TestPublisherKeepsTheLatestStateWhileTheAPIServerIsDown(t *testing.T) {
+	rec := &recorder{failures: 3}
+	p := NewPublisher(10*time.Millisecond, rec.write)
+	report(p, 1)
+	report(p, 2)
+	if err := p.Flush(context.Background()); err != nil {
+		t.Fatalf("Flush: %v", err)
+	}
+	got := rec.snapshots()
+	if len(got) != 1 || got[0].Progress.Current != 2 {
+		t.Errorf("wrote %+v, want only the latest report, 2, once the API server answered", got)
+	}
+}
+
+func TestFlushGivesUpWhenItsContextEnds(t *testing.T) {
+	rec := &recorder{failures: 1 << 30}
+	p := NewPublisher(10*time.Millisecond, rec.write)
+	report(p, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := p.Flush(ctx); err == nil {
+		t.Error("Flush succeeded against an API server that never answers")
+	}
+}

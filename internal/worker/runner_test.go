@@ -1,0 +1,131 @@
+package worker
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"k8s.io/utils/ptr"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+func runScript(t *testing.T, total int64, script string) (*Runner, string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	r := &Runner{Stdout: &out, Stderr: &out, Publisher: NewPublisher(time.Second, nil), Total: total}
+	err := r.Run([]string{"sh", "-c", script}, make(chan os.Signal))
+	return r, out.String(), err
+}
+
+func TestRunnerTurnsProtocolLinesIntoStatus(t *testing.T) {
+	r, out, err := runScript(t, 0, `
+echo "starting"
+echo "::progress 1/4 Resized cat.jpg"
+echo "::progress 2 Resized dog.jpg"
+echo "::progress oops"
+echo '::result {"thumbnails": 2}'`)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if want := "starting\n::progress oops\n"; out != want {
+		t.Errorf("output %q, want %q: protocol lines are consumed, everything else passes through", out, want)
+	}
+	got := r.Publisher.Latest()
+	want := Snapshot{
+		Progress: &longtaskv1.Progress{Current: 2, Total: 4, Percent: 50, Summary: "2/4 (50%)", Message: "Resized dog.jpg"},
+		Result:   ptr.To(`{"thumbnails": 2}`),
+	}
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(longtaskv1.Progress{}, "UpdateTime")); diff != "" {
+		t.Errorf("latest status (-want,+got):\n%s", diff)
+	}
+}
+
+func TestRunnerUsesTheSpecTotal(t *testing.T) {
+	r, _, err := runScript(t, 10, `echo "::progress 5"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Publisher.Latest().Progress.Summary; got != "5/10 (50%)" {
+		t.Errorf("summary %q, want 5/10 (50%%) from spec.total", got)
+	}
+}
+
+func TestRunnerCapsMessagesAndMakesThemValidUTF8(t *testing.T) {
+	r, _, err := runScript(t, 0, `printf '::progress 1/2 \377bad\n'; printf '::progress 2/2 %s\n' "$(head -c 5000 /dev/zero | tr '\0' x)"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Publisher.Latest().Progress.Message; len(got) != longtaskv1.MaxMessageBytes {
+		t.Errorf("message of %d bytes, want it capped at %d", len(got), longtaskv1.MaxMessageBytes)
+	}
+}
+
+func TestRunnerPassesLongLinesThrough(t *testing.T) {
+	_, out, err := runScript(t, 0, `head -c 200000 /dev/zero | tr '\0' x; echo`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) != 200001 || strings.Trim(out, "x\n") != "" {
+		t.Errorf("a 200000-byte line came out as %d bytes", len(out))
+	}
+}
+
+func TestRunnerReportsHowTheProgramEnded(t *testing.T) {
+	cases := map[string]struct {
+		args     []string
+		wantCode int
+		wantText string
+	}{
+		"exit code":         {args: []string{"sh", "-c", "exit 3"}, wantCode: 3, wantText: "exited with code 3"},
+		"killed by signal":  {args: []string{"sh", "-c", "kill -9 $$"}, wantCode: 137, wantText: "killed by signal 9"},
+		"command not found": {args: []string{"no-such-program-longtask"}, wantCode: 127, wantText: "command not found: no-such-program-longtask"},
+		"empty command":     {args: []string{""}, wantCode: 127, wantText: "command is empty"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := &Runner{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Publisher: NewPublisher(time.Second, nil)}
+			err := r.Run(tc.args, make(chan os.Signal))
+			var exit *ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("Run returned %v, want an *ExitError", err)
+			}
+			if exit.Code != tc.wantCode || !strings.Contains(exit.Reason, tc.wantText) {
+				t.Errorf("got code %d %q, want code %d and %q", exit.Code, exit.Reason, tc.wantCode, tc.wantText)
+			}
+		})
+	}
+}
+
+func TestRunnerKeepsTheLastLinesForTheFailure(t *testing.T) {
+	r, _, _ := runScript(t, 0, `for i in $(seq 1 50); do echo "line $i"; done; echo "::progress 1/2"; exit 1`)
+	tail := r.Tail()
+	if !strings.HasPrefix(tail, "line 31\n") || !strings.HasSuffix(tail, "line 50\n") {
+		t.Errorf("tail = %q, want lines 31 to 50", tail)
+	}
+}
+
+func TestRunnerForwardsSignalsToTheProgramsProcessGroup(t *testing.T) {
+	signals := make(chan os.Signal, 1)
+	r := &Runner{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Publisher: NewPublisher(time.Second, nil)}
+	done := make(chan error, 1)
+	go func() {
+		done <- r.Run([]string{"sh", "-c", `trap 'echo "::progress 2 stopped"; exit 143' TERM; echo "::progress 1"; while :; do sleep 1; done`}, signals)
+	}()
+	waitFor(t, "the program to start", func() bool { return r.Publisher.Latest().Progress != nil })
+	signals <- syscall.SIGTERM
+	err := <-done
+	var exit *ExitError
+	if !errors.As(err, &exit) || exit.Code != 143 {
+		t.Fatalf("Run returned %v, want exit code 143", err)
+	}
+	if got := r.Publisher.Latest().Progress.Message; got != "stopped" {
+		t.Errorf("last message %q, want the one the program printed as it stopped", got)
+	}
+}
