@@ -71,7 +71,7 @@ func TestConstructJob(t *testing.T) {
 		},
 		"image, env, total, retries, timeout and queue label map to the Job": {
 			task: testutil.MakeLongTask("resize", "photos").Image("resizer:v2").Command("resize").
-				Env("SIZE", "64").Total(25).Retries(3).Timeout(600).ProgressInterval(5 * time.Second).
+				Env("SIZE", "64").Total(25).Retries(3).Timeout(600).ProgressInterval(5*time.Second).
 				Label(longtaskv1.LabelQueueName, "batch").Obj(),
 			wantLabels: map[string]string{longtaskv1.LabelTaskName: "resize", longtaskv1.LabelQueueName: "batch"},
 			want: batchv1.JobSpec{
