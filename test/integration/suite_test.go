@@ -1,0 +1,185 @@
+// Package integration tests the controller and the worker against a real kube-apiserver and etcd, built
+// by hack/build-controlplane.sh. envtest runs no Job controller, so tests set Job status themselves, as
+// the Job controller would.
+package integration
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/controllers"
+)
+
+const (
+	timeout  = 30 * time.Second
+	interval = 50 * time.Millisecond
+
+	workerImage = "longtask-worker:integration"
+)
+
+var (
+	scheme     = runtime.NewScheme()
+	restConfig *rest.Config
+	// k8sClient talks to the API server directly, never through the manager's cache.
+	k8sClient client.WithWatch
+	// kubeconfig is an admin kubeconfig file, for kubectl and the worker binary.
+	kubeconfig string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		fmt.Fprintln(os.Stderr, "integration tests need KUBEBUILDER_ASSETS pointing at etcd and kube-apiserver: run `make test`")
+		return 1
+	}
+	ctrl.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true)))
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, longtaskv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			panic(err)
+		}
+	}
+
+	testEnv := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	var err error
+	if restConfig, err = testEnv.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "starting the control plane: %v\n", err)
+		return 1
+	}
+	defer func() { _ = testEnv.Stop() }()
+
+	if k8sClient, err = client.NewWithWatch(restConfig, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintf(os.Stderr, "creating a client: %v\n", err)
+		return 1
+	}
+	admin, err := testEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, restConfig)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "adding an admin user: %v\n", err)
+		return 1
+	}
+	kubeconfigBytes, err := admin.KubeConfig()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "writing a kubeconfig: %v\n", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "longtask-integration-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	kubeconfig = filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, kubeconfigBytes, 0o600); err != nil {
+		panic(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := startManager(ctx); err != nil {
+		fmt.Fprintf(os.Stderr, "starting the manager: %v\n", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// startManager runs the LongTask controller as cmd/manager does.
+func startManager(ctx context.Context) error {
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	})
+	if err != nil {
+		return err
+	}
+	if err := (&controllers.LongTaskReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("longtask-controller"),
+		Options:   controllers.JobOptions{WorkerImage: workerImage},
+	}).SetupWithManager(mgr); err != nil {
+		return err
+	}
+	go func() {
+		if err := mgr.Start(ctx); err != nil {
+			fmt.Fprintf(os.Stderr, "manager stopped: %v\n", err)
+			os.Exit(1)
+		}
+	}()
+	return nil
+}
+
+// newNamespace creates a namespace of the test's own.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "longtask-test-"}}
+	if err := k8sClient.Create(context.Background(), ns); err != nil {
+		t.Fatalf("creating a namespace: %v", err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), ns) })
+	return ns.Name
+}
+
+// create creates obj, failing the test on error.
+func create(t *testing.T, obj client.Object) {
+	t.Helper()
+	if err := k8sClient.Create(context.Background(), obj); err != nil {
+		t.Fatalf("creating %T %s: %v", obj, obj.GetName(), err)
+	}
+}
+
+// waitForJob waits for the controller to create the task's Job and returns it.
+func waitForJob(t *testing.T, task *longtaskv1.LongTask) *batchv1.Job {
+	t.Helper()
+	job := &batchv1.Job{}
+	gomega.NewWithT(t).Eventually(func() error {
+		return k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), job)
+	}, timeout, interval).Should(gomega.Succeed(), "the controller did not create the Job")
+	return job
+}
+
+// setJobStatus replaces the Job's status, as the Job controller would.
+func setJobStatus(t *testing.T, job *batchv1.Job) {
+	t.Helper()
+	gomega.NewWithT(t).Eventually(func() error {
+		current := &batchv1.Job{}
+		if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(job), current); err != nil {
+			return err
+		}
+		current.Status = job.Status
+		return k8sClient.Status().Update(context.Background(), current)
+	}, timeout, interval).Should(gomega.Succeed())
+}
+
+// eventuallyTask waits until check passes on the LongTask as the API server has it.
+func eventuallyTask(t *testing.T, task *longtaskv1.LongTask, check func(g gomega.Gomega, task *longtaskv1.LongTask)) *longtaskv1.LongTask {
+	t.Helper()
+	got := &longtaskv1.LongTask{}
+	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
+		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), got)).To(gomega.Succeed())
+		check(g, got)
+	}, timeout, interval).Should(gomega.Succeed())
+	return got
+}
