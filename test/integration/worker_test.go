@@ -1,0 +1,178 @@
+package integration
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	testutil "github.com/longtask-dev/longtask/internal/testing"
+)
+
+var (
+	buildWorkerOnce sync.Once
+	workerBinary    string
+	buildWorkerErr  error
+)
+
+// buildWorker builds cmd/worker once per test run.
+func buildWorker(t *testing.T) string {
+	t.Helper()
+	buildWorkerOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "longtask-worker-")
+		if err != nil {
+			buildWorkerErr = err
+			return
+		}
+		workerBinary = filepath.Join(dir, longtaskv1.WorkerBinary)
+		out, err := exec.Command("go", "build", "-o", workerBinary, "../../cmd/worker").CombinedOutput()
+		if err != nil {
+			buildWorkerErr = err
+			t.Logf("go build: %s", out)
+		}
+	})
+	if buildWorkerErr != nil {
+		t.Fatalf("building the worker: %v", buildWorkerErr)
+	}
+	return workerBinary
+}
+
+// runTaskContainer does what the kubelet would do with the Job's pod: the init container installs the
+// worker into the emptyDir, then the task container's command runs with the container's environment.
+// Only the emptyDir's mount point differs: a directory of the test's instead of /longtask/bin.
+func runTaskContainer(t *testing.T, job *batchv1.Job) (string, error) {
+	t.Helper()
+	spec := job.Spec.Template.Spec
+	mount := filepath.Join(t.TempDir(), "longtask", "bin")
+	install := spec.InitContainers[0]
+	if out, err := exec.Command(buildWorker(t), append(install.Command[1:len(install.Command)-1], mount)...).CombinedOutput(); err != nil {
+		t.Fatalf("the install-worker container failed: %v\n%s", err, out)
+	}
+
+	task := spec.Containers[0]
+	program := strings.Replace(task.Command[0], longtaskv1.WorkerDir, mount, 1)
+	cmd := exec.Command(program, append(task.Command[1:], task.Args...)...)
+	// The worker image has longtask-worker on its PATH; the test's copy stands in for it.
+	cmd.Env = []string{"PATH=" + filepath.Dir(buildWorker(t)) + ":" + os.Getenv("PATH"), "KUBECONFIG=" + kubeconfig}
+	for _, env := range task.Env {
+		if env.ValueFrom != nil {
+			t.Fatalf("env %s comes from %v, which this test cannot resolve", env.Name, env.ValueFrom)
+		}
+		cmd.Env = append(cmd.Env, env.Name+"="+env.Value)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+type observed struct {
+	phase    longtaskv1.Phase
+	progress longtaskv1.Progress
+}
+
+func TestWatchSeesTheDemoTaskProgressToSucceeded(t *testing.T) {
+	ns := newNamespace(t)
+	task := testutil.MakeLongTask("demo", ns).
+		Command("longtask-worker", "demo", "--steps", "5", "--max-delay", "300ms").
+		ProgressInterval(100 * time.Millisecond).Obj()
+	create(t, task)
+	job := waitForJob(t, task)
+
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	w, err := k8sClient.Watch(ctx, &longtaskv1.LongTaskList{}, client.InNamespace(ns))
+	if err != nil {
+		t.Fatalf("watching LongTasks: %v", err)
+	}
+	defer w.Stop()
+	seen := make(chan []observed, 1)
+	go func() { seen <- watchUntilFinished(w) }()
+
+	start := time.Now()
+	setJobStatus(t, testutil.FromJob(job).Started(start).Obj())
+	out, err := runTaskContainer(t, job)
+	if err != nil {
+		t.Fatalf("the worker failed: %v\n%s", err, out)
+	}
+	setJobStatus(t, testutil.FromJob(job).Started(start).Succeeded(time.Now()).Obj())
+
+	events := <-seen
+	g := gomega.NewWithT(t)
+	g.Expect(events).NotTo(gomega.BeEmpty())
+	last := events[len(events)-1]
+	g.Expect(last.phase).To(gomega.Equal(longtaskv1.PhaseSucceeded), "the watch never saw the task succeed: %+v", events)
+	g.Expect(last.progress.Summary).To(gomega.Equal("5/5 (100%)"))
+
+	var phases []longtaskv1.Phase
+	var currents []int64
+	for _, e := range events {
+		if len(phases) == 0 || phases[len(phases)-1] != e.phase {
+			phases = append(phases, e.phase)
+		}
+		if e.phase == longtaskv1.PhaseRunning && (len(currents) == 0 || currents[len(currents)-1] != e.progress.Current) {
+			currents = append(currents, e.progress.Current)
+		}
+	}
+	g.Expect(phases).To(gomega.ContainElements(longtaskv1.PhaseRunning, longtaskv1.PhaseSucceeded))
+	g.Expect(phases[len(phases)-2]).To(gomega.Equal(longtaskv1.PhaseRunning), "phases seen: %v", phases)
+	g.Expect(len(currents)).To(gomega.BeNumerically(">=", 2), "a watcher must see progress move while Running, saw %v", currents)
+	for i := 1; i < len(currents); i++ {
+		g.Expect(currents[i]).To(gomega.BeNumerically(">", currents[i-1]), "progress went backwards: %v", currents)
+	}
+	g.Expect(currents[len(currents)-1]).To(gomega.Equal(int64(5)), "the final report must be written before the worker exits")
+
+	final := &longtaskv1.LongTask{}
+	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(task), final)).To(gomega.Succeed())
+	g.Expect(final.Status.Result).To(gomega.Equal(`{"steps": 5}`))
+	g.Expect(out).NotTo(gomega.ContainSubstring("::progress"), "protocol lines are consumed, not printed")
+}
+
+func TestWorkerExitsWithTheProgramsExitCode(t *testing.T) {
+	ns := newNamespace(t)
+	task := testutil.MakeLongTask("fails", ns).
+		Command("sh", "-c", `echo "::progress 1/3 started"; echo "disk full" >&2; exit 4`).Obj()
+	create(t, task)
+	job := waitForJob(t, task)
+
+	out, err := runTaskContainer(t, job)
+	exitErr, ok := err.(*exec.ExitError)
+	if !ok || exitErr.ExitCode() != 4 {
+		t.Fatalf("the worker ended with %v, want exit code 4\n%s", err, out)
+	}
+	g := gomega.NewWithT(t)
+	g.Expect(out).To(gomega.ContainSubstring("disk full"), "the program's output passes through")
+	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+		g.Expect(got.Status.Progress).NotTo(gomega.BeNil())
+		g.Expect(got.Status.Progress.Summary).To(gomega.Equal("1/3 (33%)"))
+		g.Expect(got.Status.Progress.Message).To(gomega.Equal("started"))
+	})
+}
+
+// watchUntilFinished collects what a watcher sees of a task until it reaches a final phase.
+func watchUntilFinished(w watch.Interface) []observed {
+	var events []observed
+	for event := range w.ResultChan() {
+		task, ok := event.Object.(*longtaskv1.LongTask)
+		if !ok {
+			continue
+		}
+		o := observed{phase: task.Status.Phase}
+		if task.Status.Progress != nil {
+			o.progress = *task.Status.Progress
+		}
+		events = append(events, o)
+		if o.phase.Finished() {
+			return events
+		}
+	}
+	return events
+}
