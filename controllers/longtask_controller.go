@@ -3,18 +3,24 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -56,6 +62,14 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 
 	job, err := r.reconcileJob(ctx, task)
+	var conflict *jobConflictError
+	if errors.As(err, &conflict) {
+		// Someone else's Job has the task's name. Say so in status and look again now and then: deleting
+		// that Job raises no event for this task.
+		status := computeStatus(task, nil, nil, r.Clock.Now())
+		setPhase(&status, longtaskv1.PhasePending, ReasonJobConflict, conflict.Error())
+		return ctrl.Result{RequeueAfter: conflictRetry}, r.updateStatusIfChanged(ctx, task, status)
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -74,8 +88,7 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	return ctrl.Result{RequeueAfter: requeueAfter}, nil
 }
 
-// reconcileJob makes sure the task has its Job, unless it is finished or cancelled, and suspends the Job of
-// a cancelled task so that the Job controller stops its pod gracefully. It returns the Job, or nil.
+// reconcileJob makes sure the task has its Job, unless it is finished or cancelled, and returns it, or nil.
 func (r *LongTaskReconciler) reconcileJob(ctx context.Context, task *longtaskv1.LongTask) (*batchv1.Job, error) {
 	job := &batchv1.Job{}
 	err := r.Get(ctx, client.ObjectKey{Namespace: task.Namespace, Name: jobName(task)}, job)
@@ -88,11 +101,19 @@ func (r *LongTaskReconciler) reconcileJob(ctx context.Context, task *longtaskv1.
 	case err != nil:
 		return nil, fmt.Errorf("getting Job: %w", err)
 	}
+	return r.checkJob(ctx, task, job)
+}
 
+// checkJob makes sure the Job is the task's own, and suspends the Job of a cancelled task so that the Job
+// controller stops its pod gracefully.
+func (r *LongTaskReconciler) checkJob(ctx context.Context, task *longtaskv1.LongTask, job *batchv1.Job) (*batchv1.Job, error) {
 	if !metav1.IsControlledBy(job, task) {
-		r.Recorder.Eventf(task, nil, corev1.EventTypeWarning, ReasonJobConflict, "CreateJob",
-			"Job %s exists and does not belong to this LongTask", job.Name)
-		return nil, fmt.Errorf("job %s/%s is not controlled by the LongTask", job.Namespace, job.Name)
+		// One Event per conflict, not one per look.
+		if c := meta.FindStatusCondition(task.Status.Conditions, longtaskv1.ConditionRunning); c == nil || c.Reason != ReasonJobConflict {
+			r.Recorder.Eventf(task, nil, corev1.EventTypeWarning, ReasonJobConflict, "CreateJob",
+				"Job %s exists and does not belong to this LongTask", job.Name)
+		}
+		return nil, &jobConflictError{name: job.Name}
 	}
 	if task.Spec.Cancel && !jobFinished(job) && !ptr.Deref(job.Spec.Suspend, false) {
 		patch := client.MergeFrom(job.DeepCopy())
@@ -112,8 +133,12 @@ func (r *LongTaskReconciler) createJob(ctx context.Context, task *longtaskv1.Lon
 	}
 	err := r.Create(ctx, job, client.FieldOwner(longtaskv1.ControllerFieldOwner))
 	if apierrors.IsAlreadyExists(err) {
-		// The cache has not seen our own Job yet; the next pass will.
-		return job, nil
+		// Either the cache has not seen our own Job yet, or the name is taken by a Job the cache leaves
+		// out because it is not a LongTask's: ask the API server which.
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
+			return nil, fmt.Errorf("getting the existing Job: %w", err)
+		}
+		return r.checkJob(ctx, task, job)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("creating Job: %w", err)
@@ -167,6 +192,28 @@ func (r *LongTaskReconciler) recordPhase(task *longtaskv1.LongTask) {
 		return
 	}
 	r.Recorder.Eventf(task, nil, eventType, reason, string(task.Status.Phase), "%s", note)
+}
+
+// conflictRetry is how often a task whose Job name is taken looks again.
+const conflictRetry = 30 * time.Second
+
+// jobConflictError says that the task's Job name is taken by a Job that is not the task's.
+type jobConflictError struct{ name string }
+
+func (e *jobConflictError) Error() string {
+	return fmt.Sprintf("Job %s already exists and does not belong to this LongTask: delete it or give the task another name", e.name)
+}
+
+// CacheOptions limits the manager's cache to the Jobs that belong to LongTasks, so that the cluster's other
+// Jobs cost the manager no memory.
+func CacheOptions() cache.Options {
+	owned, err := labels.NewRequirement(longtaskv1.LabelTaskName, selection.Exists, nil)
+	if err != nil {
+		panic(err) // The label key is a constant known to be valid.
+	}
+	return cache.Options{ByObject: map[client.Object]cache.ByObject{
+		&batchv1.Job{}: {Label: labels.NewSelector().Add(*owned)},
+	}}
 }
 
 func jobFinished(job *batchv1.Job) bool {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -195,3 +196,32 @@ func kubectl(namespace string, args ...string) *exec.Cmd {
 	return exec.Command("kubectl", append([]string{"--kubeconfig", kubeconfig, "--namespace", namespace}, args...)...)
 }
 
+
+func TestJobNameTakenBySomeoneElse(t *testing.T) {
+	ns := newNamespace(t)
+	foreign := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "resize", Namespace: ns},
+		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever,
+			Containers:    []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"true"}}},
+		}}},
+	}
+	create(t, foreign)
+	task := testutil.MakeLongTask("resize", ns).Obj()
+	create(t, task)
+
+	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhasePending))
+		cond := meta.FindStatusCondition(got.Status.Conditions, longtaskv1.ConditionRunning)
+		g.Expect(cond).NotTo(gomega.BeNil())
+		g.Expect(cond.Reason).To(gomega.Equal("JobConflict"))
+		g.Expect(cond.Message).To(gomega.ContainSubstring("Job resize already exists and does not belong to this LongTask"))
+	})
+	job := &batchv1.Job{}
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(foreign), job); err != nil {
+		t.Fatal(err)
+	}
+	if len(job.OwnerReferences) != 0 || job.Spec.Template.Spec.Containers[0].Name != "main" {
+		t.Errorf("the controller changed a Job that is not its own: %+v", job.ObjectMeta)
+	}
+}
