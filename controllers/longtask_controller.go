@@ -37,6 +37,17 @@ type LongTaskReconciler struct {
 	Options   JobOptions
 }
 
+// NewLongTaskReconciler returns a reconciler that works through the manager's clients and event recorder.
+func NewLongTaskReconciler(mgr ctrl.Manager, opts JobOptions) *LongTaskReconciler {
+	return &LongTaskReconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("longtask-controller"),
+		Clock:     clock.RealClock{},
+		Options:   opts,
+	}
+}
+
 // +kubebuilder:rbac:groups=longtask.dev,resources=longtasks,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=longtask.dev,resources=longtasks/status,verbs=get;patch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch
@@ -222,9 +233,6 @@ func jobFinished(job *batchv1.Job) bool {
 
 // SetupWithManager registers the reconciler: it watches LongTasks and the Jobs they own.
 func (r *LongTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	if r.Clock == nil {
-		r.Clock = clock.RealClock{}
-	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&longtaskv1.LongTask{}).
 		Owns(&batchv1.Job{}).

@@ -52,12 +52,7 @@ func main() {
 		log.Error(err, "Unable to create the manager")
 		os.Exit(1)
 	}
-	if err := (&controllers.LongTaskReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("longtask-controller"),
-		Options:   controllers.JobOptions{WorkerImage: workerImage},
-	}).SetupWithManager(mgr); err != nil {
+	if err := controllers.NewLongTaskReconciler(mgr, controllers.JobOptions{WorkerImage: workerImage}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "Unable to set up the controller")
 		os.Exit(1)
 	}

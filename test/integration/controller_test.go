@@ -196,7 +196,6 @@ func kubectl(namespace string, args ...string) *exec.Cmd {
 	return exec.Command("kubectl", append([]string{"--kubeconfig", kubeconfig, "--namespace", namespace}, args...)...)
 }
 
-
 func TestJobNameTakenBySomeoneElse(t *testing.T) {
 	ns := newNamespace(t)
 	foreign := &batchv1.Job{

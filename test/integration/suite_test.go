@@ -115,12 +115,7 @@ func startManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := (&controllers.LongTaskReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("longtask-controller"),
-		Options:   controllers.JobOptions{WorkerImage: workerImage},
-	}).SetupWithManager(mgr); err != nil {
+	if err := controllers.NewLongTaskReconciler(mgr, controllers.JobOptions{WorkerImage: workerImage}).SetupWithManager(mgr); err != nil {
 		return err
 	}
 	go func() {
