@@ -98,6 +98,7 @@ podTemplate:
 			if ok {
 				t.Fatalf("kubectl apply accepted the spec:\n%s", out)
 			}
+			t.Logf("kubectl apply: %s", out)
 			for _, want := range tc.want {
 				if !strings.Contains(out, want) {
 					t.Errorf("kubectl apply said %q; want it to mention %q", out, want)
