@@ -14,4 +14,6 @@ const (
 	ReasonCancelled    = "Cancelled"
 	ReasonExpired      = "Expired"
 	ReasonJobConflict  = "JobConflict"
+
+	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
 )

@@ -89,12 +89,18 @@ func podTemplate(task *longtaskv1.LongTask, opts JobOptions) corev1.PodTemplateS
 	}
 	// Each attempt is a new pod, so the Job counts attempts and the worker's exit code is the attempt's.
 	template.Spec.RestartPolicy = corev1.RestartPolicyNever
+	// The worker reports with the pod's token, which its per-task Role limits to this task.
+	if template.Spec.ServiceAccountName == "" {
+		template.Spec.ServiceAccountName = workerServiceAccountName(task)
+	}
+	template.Spec.AutomountServiceAccountToken = ptr.To(true)
+	gracePeriod := ptr.Deref(template.Spec.TerminationGracePeriodSeconds, corev1.DefaultTerminationGracePeriodSeconds)
 
 	template.Spec.Volumes = append(template.Spec.Volumes, corev1.Volume{
 		Name:         workerVolumeName,
 		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}},
 	})
-	mount := corev1.VolumeMount{Name: workerVolumeName, MountPath: longtaskv1.WorkerDir}
+	mount := corev1.VolumeMount{Name: workerVolumeName, MountPath: longtaskv1.WorkerMountPath}
 	template.Spec.InitContainers = append([]corev1.Container{{
 		Name:                     longtaskv1.InstallContainerName,
 		Image:                    opts.WorkerImage,
@@ -109,7 +115,7 @@ func podTemplate(task *longtaskv1.LongTask, opts JobOptions) corev1.PodTemplateS
 			continue
 		}
 		c.Command = append([]string{path.Join(longtaskv1.WorkerDir, longtaskv1.WorkerBinary), "run", "--"}, c.Command...)
-		c.Env = append(c.Env, workerEnv(task)...)
+		c.Env = append(c.Env, workerEnv(task, gracePeriod)...)
 		c.VolumeMounts = append(c.VolumeMounts, mount)
 		// The worker writes why the task failed to the termination log; the last lines of output stand in
 		// if the worker itself could not.
@@ -119,11 +125,14 @@ func podTemplate(task *longtaskv1.LongTask, opts JobOptions) corev1.PodTemplateS
 }
 
 // workerEnv tells the worker which LongTask it reports to and how.
-func workerEnv(task *longtaskv1.LongTask) []corev1.EnvVar {
+func workerEnv(task *longtaskv1.LongTask, gracePeriodSeconds int64) []corev1.EnvVar {
 	env := []corev1.EnvVar{
 		{Name: longtaskv1.EnvTaskName, Value: task.Name},
 		{Name: longtaskv1.EnvTaskNamespace, Value: task.Namespace},
 		{Name: longtaskv1.EnvProgressInterval, Value: task.Spec.ProgressInterval.Duration.String()},
+		{Name: longtaskv1.EnvGracePeriod, Value: strconv.FormatInt(gracePeriodSeconds, 10)},
+		{Name: longtaskv1.EnvProgressFile, Value: longtaskv1.ProgressFilePath},
+		{Name: longtaskv1.EnvResultFile, Value: longtaskv1.ResultFilePath},
 	}
 	if task.Spec.Total != nil {
 		env = append(env, corev1.EnvVar{Name: longtaskv1.EnvTotal, Value: strconv.FormatInt(*task.Spec.Total, 10)})

@@ -25,18 +25,24 @@ func installContainer() corev1.Container {
 		Name:                     longtaskv1.InstallContainerName,
 		Image:                    "longtask-worker:test",
 		Command:                  []string{"longtask-worker", "install", "/longtask/bin"},
-		VolumeMounts:             []corev1.VolumeMount{{Name: workerVolumeName, MountPath: "/longtask/bin"}},
+		VolumeMounts:             []corev1.VolumeMount{{Name: workerVolumeName, MountPath: "/longtask"}},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 	}
 }
 
 func TestConstructJob(t *testing.T) {
-	workerMount := corev1.VolumeMount{Name: workerVolumeName, MountPath: "/longtask/bin"}
-	baseEnv := []corev1.EnvVar{
-		{Name: "LONGTASK_NAME", Value: "resize"},
-		{Name: "LONGTASK_NAMESPACE", Value: "photos"},
-		{Name: "LONGTASK_PROGRESS_INTERVAL", Value: "1s"},
+	workerMount := corev1.VolumeMount{Name: workerVolumeName, MountPath: "/longtask"}
+	workerEnv := func(interval, grace string) []corev1.EnvVar {
+		return []corev1.EnvVar{
+			{Name: "LONGTASK_NAME", Value: "resize"},
+			{Name: "LONGTASK_NAMESPACE", Value: "photos"},
+			{Name: "LONGTASK_PROGRESS_INTERVAL", Value: interval},
+			{Name: "LONGTASK_GRACE_PERIOD", Value: grace},
+			{Name: "LONGTASK_PROGRESS_FILE", Value: "/longtask/progress"},
+			{Name: "LONGTASK_RESULT_FILE", Value: "/longtask/result"},
+		}
 	}
+	baseEnv := workerEnv("1s", "30")
 	cases := map[string]struct {
 		task *longtaskv1.LongTask
 		want batchv1.JobSpec
@@ -53,9 +59,11 @@ func TestConstructJob(t *testing.T) {
 				Template: corev1.PodTemplateSpec{
 					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{longtaskv1.LabelTaskName: "resize"}},
 					Spec: corev1.PodSpec{
-						RestartPolicy:  corev1.RestartPolicyNever,
-						Volumes:        []corev1.Volume{workerVolume()},
-						InitContainers: []corev1.Container{installContainer()},
+						RestartPolicy:                corev1.RestartPolicyNever,
+						ServiceAccountName:           "longtask-worker-resize",
+						AutomountServiceAccountToken: ptr.To(true),
+						Volumes:                      []corev1.Volume{workerVolume()},
+						InitContainers:               []corev1.Container{installContainer()},
 						Containers: []corev1.Container{{
 							Name:                     "task",
 							Image:                    "longtask-worker:test",
@@ -83,20 +91,17 @@ func TestConstructJob(t *testing.T) {
 				Template: corev1.PodTemplateSpec{
 					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{longtaskv1.LabelTaskName: "resize"}},
 					Spec: corev1.PodSpec{
-						RestartPolicy:  corev1.RestartPolicyNever,
-						Volumes:        []corev1.Volume{workerVolume()},
-						InitContainers: []corev1.Container{installContainer()},
+						RestartPolicy:                corev1.RestartPolicyNever,
+						ServiceAccountName:           "longtask-worker-resize",
+						AutomountServiceAccountToken: ptr.To(true),
+						Volumes:                      []corev1.Volume{workerVolume()},
+						InitContainers:               []corev1.Container{installContainer()},
 						Containers: []corev1.Container{{
 							Name:    "task",
 							Image:   "resizer:v2",
 							Command: []string{"/longtask/bin/longtask-worker", "run", "--", "resize"},
-							Env: []corev1.EnvVar{
-								{Name: "SIZE", Value: "64"},
-								{Name: "LONGTASK_NAME", Value: "resize"},
-								{Name: "LONGTASK_NAMESPACE", Value: "photos"},
-								{Name: "LONGTASK_PROGRESS_INTERVAL", Value: "5s"},
-								{Name: "LONGTASK_TOTAL", Value: "25"},
-							},
+							Env: append(append([]corev1.EnvVar{{Name: "SIZE", Value: "64"}}, workerEnv("5s", "30")...),
+								corev1.EnvVar{Name: "LONGTASK_TOTAL", Value: "25"}),
 							VolumeMounts:             []corev1.VolumeMount{workerMount},
 							TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 						}},
@@ -108,9 +113,12 @@ func TestConstructJob(t *testing.T) {
 			task: testutil.MakeLongTask("resize", "photos").PodTemplate(corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "photos"}},
 				Spec: corev1.PodSpec{
-					RestartPolicy: corev1.RestartPolicyOnFailure,
-					NodeSelector:  map[string]string{"disk": "ssd"},
-					Volumes:       []corev1.Volume{{Name: "data"}},
+					RestartPolicy:                 corev1.RestartPolicyOnFailure,
+					ServiceAccountName:            "photo-reader",
+					AutomountServiceAccountToken:  ptr.To(false),
+					TerminationGracePeriodSeconds: ptr.To[int64](60),
+					NodeSelector:                  map[string]string{"disk": "ssd"},
+					Volumes:                       []corev1.Volume{{Name: "data"}},
 					Containers: []corev1.Container{
 						{Name: "sidecar", Image: "proxy", Command: []string{"proxy"}},
 						{Name: "task", Image: "resizer", Command: []string{"resize"}, Args: []string{"-v"},
@@ -126,10 +134,13 @@ func TestConstructJob(t *testing.T) {
 				Template: corev1.PodTemplateSpec{
 					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "photos", longtaskv1.LabelTaskName: "resize"}},
 					Spec: corev1.PodSpec{
-						RestartPolicy:  corev1.RestartPolicyNever,
-						NodeSelector:   map[string]string{"disk": "ssd"},
-						Volumes:        []corev1.Volume{{Name: "data"}, workerVolume()},
-						InitContainers: []corev1.Container{installContainer()},
+						RestartPolicy:                 corev1.RestartPolicyNever,
+						ServiceAccountName:            "photo-reader",
+						AutomountServiceAccountToken:  ptr.To(true),
+						TerminationGracePeriodSeconds: ptr.To[int64](60),
+						NodeSelector:                  map[string]string{"disk": "ssd"},
+						Volumes:                       []corev1.Volume{{Name: "data"}, workerVolume()},
+						InitContainers:                []corev1.Container{installContainer()},
 						Containers: []corev1.Container{
 							{Name: "sidecar", Image: "proxy", Command: []string{"proxy"}},
 							{
@@ -137,7 +148,7 @@ func TestConstructJob(t *testing.T) {
 								Image:                    "resizer",
 								Command:                  []string{"/longtask/bin/longtask-worker", "run", "--", "resize"},
 								Args:                     []string{"-v"},
-								Env:                      baseEnv,
+								Env:                      workerEnv("1s", "60"),
 								VolumeMounts:             []corev1.VolumeMount{{Name: "data", MountPath: "/data"}, workerMount},
 								TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 							},

@@ -35,16 +35,19 @@ type LongTaskReconciler struct {
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
 	Options   JobOptions
+	// Budget spreads the cluster-wide progress write budget over the running tasks.
+	Budget *WriteBudget
 }
 
 // NewLongTaskReconciler returns a reconciler that works through the manager's clients and event recorder.
-func NewLongTaskReconciler(mgr ctrl.Manager, opts JobOptions) *LongTaskReconciler {
+func NewLongTaskReconciler(mgr ctrl.Manager, opts JobOptions, writesPerSecond float64) *LongTaskReconciler {
 	return &LongTaskReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("longtask-controller"),
 		Clock:     clock.RealClock{},
 		Options:   opts,
+		Budget:    NewWriteBudget(mgr.GetClient(), writesPerSecond),
 	}
 }
 
@@ -77,26 +80,33 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if errors.As(err, &conflict) {
 		// Someone else's Job has the task's name. Say so in status and look again now and then: deleting
 		// that Job raises no event for this task.
-		status := computeStatus(task, nil, nil, r.Clock.Now())
+		status := computeStatus(task, observed{now: r.Clock.Now()})
 		setPhase(&status, longtaskv1.PhasePending, ReasonJobConflict, conflict.Error())
 		return ctrl.Result{RequeueAfter: conflictRetry}, r.updateStatusIfChanged(ctx, task, status)
 	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	var pods []corev1.Pod
+
+	world := observed{job: job, now: r.Clock.Now(), sharedInterval: r.Budget.Interval(ctx)}
 	if job != nil && jobCondition(job, batchv1.JobFailed) && !task.Status.Phase.Finished() {
-		if pods, err = r.taskPods(ctx, task); err != nil {
+		if world.pods, err = r.taskPods(ctx, task); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
-
-	status := computeStatus(task, job, pods, r.Clock.Now())
+	status := computeStatus(task, world)
+	if err := r.stopJobIfNeeded(ctx, task, status, job); err != nil {
+		return ctrl.Result{}, err
+	}
 	if err := r.updateStatusIfChanged(ctx, task, status); err != nil {
 		return ctrl.Result{}, err
 	}
-	_, requeueAfter := r.ttlExpired(task)
-	return ctrl.Result{RequeueAfter: requeueAfter}, nil
+	if _, requeueAfter := r.ttlExpired(task); requeueAfter > 0 {
+		return ctrl.Result{RequeueAfter: requeueAfter}, nil
+	}
+	// Come back when the progress deadline would pass; a progress report meanwhile brings the task back
+	// sooner, through the status change it makes.
+	return ctrl.Result{RequeueAfter: untilStalled(task, world.now)}, nil
 }
 
 // reconcileJob makes sure the task has its Job, unless it is finished or cancelled, and returns it, or nil.
@@ -115,8 +125,7 @@ func (r *LongTaskReconciler) reconcileJob(ctx context.Context, task *longtaskv1.
 	return r.checkJob(ctx, task, job)
 }
 
-// checkJob makes sure the Job is the task's own, and suspends the Job of a cancelled task so that the Job
-// controller stops its pod gracefully.
+// checkJob makes sure the Job is the task's own.
 func (r *LongTaskReconciler) checkJob(ctx context.Context, task *longtaskv1.LongTask, job *batchv1.Job) (*batchv1.Job, error) {
 	if !metav1.IsControlledBy(job, task) {
 		// One Event per conflict, not one per look.
@@ -126,18 +135,32 @@ func (r *LongTaskReconciler) checkJob(ctx context.Context, task *longtaskv1.Long
 		}
 		return nil, &jobConflictError{name: job.Name}
 	}
-	if task.Spec.Cancel && !jobFinished(job) && !ptr.Deref(job.Spec.Suspend, false) {
-		patch := client.MergeFrom(job.DeepCopy())
-		job.Spec.Suspend = ptr.To(true)
-		if err := r.Patch(ctx, job, patch, client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil {
-			return nil, fmt.Errorf("suspending Job to cancel the task: %w", err)
-		}
-		r.Recorder.Eventf(task, job, corev1.EventTypeNormal, ReasonCancelling, "Cancel", "Stopping the task's pod")
-	}
 	return job, nil
 }
 
+// stopJobIfNeeded suspends the Job of a task that was cancelled or failed its progress deadline: the Job
+// controller then stops its pod gracefully (SIGTERM, then SIGKILL after the grace period), and the Job
+// stays for inspection.
+func (r *LongTaskReconciler) stopJobIfNeeded(ctx context.Context, task *longtaskv1.LongTask, status longtaskv1.LongTaskStatus, job *batchv1.Job) error {
+	stalled := status.Failure != nil && status.Failure.Reason == ReasonProgressDeadlineExceeded
+	if job == nil || !(task.Spec.Cancel || stalled) || jobFinished(job) || ptr.Deref(job.Spec.Suspend, false) {
+		return nil
+	}
+	patch := client.MergeFrom(job.DeepCopy())
+	job.Spec.Suspend = ptr.To(true)
+	if err := r.Patch(ctx, job, patch, client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil {
+		return fmt.Errorf("suspending the Job to stop the task: %w", err)
+	}
+	if !stalled {
+		r.Recorder.Eventf(task, job, corev1.EventTypeNormal, ReasonCancelling, "Cancel", "Stopping the task's pod")
+	}
+	return nil
+}
+
 func (r *LongTaskReconciler) createJob(ctx context.Context, task *longtaskv1.LongTask) (*batchv1.Job, error) {
+	if err := r.createWorkerAccess(ctx, task); err != nil {
+		return nil, err
+	}
 	job := constructJob(task, r.Options)
 	if err := ctrl.SetControllerReference(task, job, r.Scheme()); err != nil {
 		return nil, fmt.Errorf("setting the Job's owner: %w", err)

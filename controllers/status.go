@@ -15,16 +15,29 @@ import (
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
 
-// computeStatus recomputes the controller's part of a LongTask's status from the world: its Job (nil when
-// there is none) and, for a failure, the Job's pods. The worker's fields, progress and result, are carried
-// over untouched, except that success completes the progress bar.
-func computeStatus(task *longtaskv1.LongTask, job *batchv1.Job, pods []corev1.Pod, now time.Time) longtaskv1.LongTaskStatus {
+// observed is what the controller saw of the world in one pass.
+type observed struct {
+	// job is the task's Job, nil when there is none.
+	job *batchv1.Job
+	// pods are the Job's pods, listed only when the Job failed.
+	pods []corev1.Pod
+	now  time.Time
+	// sharedInterval is the write interval the cluster-wide write budget leaves each running task.
+	sharedInterval time.Duration
+}
+
+// computeStatus recomputes the controller's part of a LongTask's status from the world. The worker's
+// fields, progress, result and checkpoint, are carried over untouched, except that success completes the
+// progress bar.
+func computeStatus(task *longtaskv1.LongTask, world observed) longtaskv1.LongTaskStatus {
+	job, now := world.job, world.now
 	status := *task.Status.DeepCopy()
 	status.ObservedGeneration = task.Generation
 	if status.Phase.Finished() {
 		// A finished task stays finished, even if its Job is deleted or changed afterwards.
 		return status
 	}
+	status.EffectiveProgressInterval = &metav1.Duration{Duration: max(task.Spec.ProgressInterval.Duration, world.sharedInterval)}
 
 	if job != nil {
 		status.JobName = job.Name
@@ -43,7 +56,7 @@ func computeStatus(task *longtaskv1.LongTask, job *batchv1.Job, pods []corev1.Po
 		status.CompletionTime = completionTime(job, batchv1.JobComplete, now)
 		completeProgress(&status, now)
 	case jobCondition(job, batchv1.JobFailed):
-		status.Failure = failure(job, pods, status.Attempts)
+		status.Failure = failure(job, world.pods, status.Attempts)
 		setPhase(&status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message)
 		status.CompletionTime = completionTime(job, batchv1.JobFailed, now)
 	case task.Spec.Cancel && job.Status.Active == 0 && ptr.Deref(job.Status.Terminating, 0) == 0:
@@ -51,6 +64,13 @@ func computeStatus(task *longtaskv1.LongTask, job *batchv1.Job, pods []corev1.Po
 		status.CompletionTime = &metav1.Time{Time: now}
 	case task.Spec.Cancel:
 		setPhase(&status, status.Phase, ReasonCancelling, "The task is being cancelled: its pod is stopping")
+	case stalled(task, now):
+		status.Failure = &longtaskv1.Failure{
+			Reason:  ReasonProgressDeadlineExceeded,
+			Message: fmt.Sprintf("The task made no progress for %ds (progressDeadlineSeconds)", *task.Spec.ProgressDeadlineSeconds),
+		}
+		setPhase(&status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message)
+		status.CompletionTime = &metav1.Time{Time: now}
 	case ptr.Deref(job.Status.Ready, 0) > 0 || (job.Status.Active > 0 && status.Progress != nil):
 		setPhase(&status, longtaskv1.PhaseRunning, ReasonRunning, fmt.Sprintf("Attempt %d is running", max(status.Attempts, 1)))
 	case ptr.Deref(job.Spec.Suspend, false):
@@ -59,6 +79,37 @@ func computeStatus(task *longtaskv1.LongTask, job *batchv1.Job, pods []corev1.Po
 		setPhase(&status, longtaskv1.PhasePending, ReasonPodPending, "Waiting for the task's pod to start")
 	}
 	return status
+}
+
+// untilStalled is how long a running task has left before its progress deadline; 0 when it has none.
+func untilStalled(task *longtaskv1.LongTask, now time.Time) time.Duration {
+	deadline, ok := progressDeadline(task)
+	if !ok {
+		return 0
+	}
+	return max(deadline.Sub(now), time.Millisecond)
+}
+
+// stalled reports whether a running task is past its progress deadline.
+func stalled(task *longtaskv1.LongTask, now time.Time) bool {
+	deadline, ok := progressDeadline(task)
+	return ok && !now.Before(deadline)
+}
+
+// progressDeadline is when a running task fails unless its progress changes. The clock starts when the
+// task started running, and restarts whenever the worker reports a change (which it does when an attempt
+// starts, too).
+func progressDeadline(task *longtaskv1.LongTask) (time.Time, bool) {
+	seconds := task.Spec.ProgressDeadlineSeconds
+	running := meta.FindStatusCondition(task.Status.Conditions, longtaskv1.ConditionRunning)
+	if seconds == nil || task.Status.Phase != longtaskv1.PhaseRunning || running == nil || running.Status != metav1.ConditionTrue {
+		return time.Time{}, false
+	}
+	lastChange := running.LastTransitionTime.Time
+	if p := task.Status.Progress; p != nil && p.UpdateTime != nil && p.UpdateTime.After(lastChange) {
+		lastChange = p.UpdateTime.Time
+	}
+	return lastChange.Add(time.Duration(*seconds) * time.Second), true
 }
 
 // setPhase sets the phase and the conditions that go with it. Running is always present; Succeeded,

@@ -219,9 +219,10 @@ func TestComputeStatus(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := computeStatus(tc.task, tc.job, tc.pods, now)
+			got := computeStatus(tc.task, observed{job: tc.job, pods: tc.pods, now: now})
 			opts := cmp.Options{
 				cmpopts.IgnoreFields(metav1.Condition{}, "LastTransitionTime", "Message"),
+				cmpopts.IgnoreFields(longtaskv1.LongTaskStatus{}, "EffectiveProgressInterval"),
 				cmpopts.EquateEmpty(),
 			}
 			if diff := cmp.Diff(tc.want, got, opts); diff != "" {
@@ -233,8 +234,73 @@ func TestComputeStatus(t *testing.T) {
 
 func TestComputeStatusNeverCountsFewerAttempts(t *testing.T) {
 	task := testutil.MakeLongTask("resize", "photos").Attempts(3).Obj()
-	got := computeStatus(task, testutil.MakeJob("resize", "photos").Started(time.Now()).Obj(), nil, time.Now())
+	got := computeStatus(task, observed{job: testutil.MakeJob("resize", "photos").Started(time.Now()).Obj(), now: time.Now()})
 	if got.Attempts != 3 {
 		t.Errorf("attempts = %d, want 3: a viewer must never see the count go down", got.Attempts)
+	}
+}
+
+func TestComputeStatusProgressDeadline(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	running := func(since time.Time, lastReport *time.Time) *longtaskv1.LongTask {
+		w := testutil.MakeLongTask("resize", "photos").ProgressDeadline(60).Phase(longtaskv1.PhaseRunning).Attempts(1)
+		w.Status.Conditions = []metav1.Condition{{Type: "Running", Status: "True", Reason: ReasonRunning, LastTransitionTime: metav1.Time{Time: since}}}
+		if lastReport != nil {
+			w.Progress(3, 10, "")
+			w.Status.Progress.UpdateTime = &metav1.Time{Time: *lastReport}
+		}
+		return w.Obj()
+	}
+	job := testutil.MakeJob("resize", "photos").Started(now.Add(-time.Hour)).Ready().Obj()
+	cases := map[string]struct {
+		task      *longtaskv1.LongTask
+		wantPhase longtaskv1.Phase
+		wantLeft  time.Duration
+	}{
+		"no report since it started running, within the deadline": {
+			task: running(now.Add(-59*time.Second), nil), wantPhase: longtaskv1.PhaseRunning, wantLeft: time.Second,
+		},
+		"no report since it started running, past the deadline": {
+			task: running(now.Add(-61*time.Second), nil), wantPhase: longtaskv1.PhaseFailed,
+		},
+		"a recent report restarts the clock": {
+			task: running(now.Add(-time.Hour), ptr.To(now.Add(-10*time.Second))), wantPhase: longtaskv1.PhaseRunning, wantLeft: 50 * time.Second,
+		},
+		"the last report is too old": {
+			task: running(now.Add(-time.Hour), ptr.To(now.Add(-2*time.Minute))), wantPhase: longtaskv1.PhaseFailed,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := computeStatus(tc.task, observed{job: job, now: now})
+			if got.Phase != tc.wantPhase {
+				t.Fatalf("phase %s, want %s", got.Phase, tc.wantPhase)
+			}
+			if tc.wantPhase == longtaskv1.PhaseFailed && got.Failure.Reason != ReasonProgressDeadlineExceeded {
+				t.Errorf("failure reason %q, want %s", got.Failure.Reason, ReasonProgressDeadlineExceeded)
+			}
+			if left := untilStalled(tc.task, now); tc.wantPhase == longtaskv1.PhaseRunning && left != tc.wantLeft {
+				t.Errorf("requeue after %v, want %v", left, tc.wantLeft)
+			}
+		})
+	}
+}
+
+func TestComputeStatusPublishesTheEffectiveProgressInterval(t *testing.T) {
+	task := testutil.MakeLongTask("resize", "photos").ProgressInterval(2 * time.Second).Obj()
+	cases := map[string]struct {
+		shared time.Duration
+		want   time.Duration
+	}{
+		"the task's own interval when the budget allows it": {shared: time.Second, want: 2 * time.Second},
+		"the shared interval when the budget is tight":     {shared: 16 * time.Second, want: 16 * time.Second},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := computeStatus(task, observed{job: testutil.MakeJob("resize", "photos").Obj(), now: time.Now(), sharedInterval: tc.shared})
+			if got.EffectiveProgressInterval == nil || got.EffectiveProgressInterval.Duration != tc.want {
+				t.Errorf("effectiveProgressInterval %v, want %v", got.EffectiveProgressInterval, tc.want)
+			}
+		})
 	}
 }

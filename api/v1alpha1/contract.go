@@ -15,8 +15,14 @@ const (
 	TaskContainerName = "task"
 	// InstallContainerName is the init container that copies the worker binary into the task's pod.
 	InstallContainerName = "install-worker"
+	// WorkerMountPath is where the worker's emptyDir is mounted in the task container: the worker binary
+	// and the progress and result files live there.
+	WorkerMountPath = "/longtask"
 	// WorkerDir is where the worker binary is installed inside the task container.
-	WorkerDir = "/longtask/bin"
+	WorkerDir = WorkerMountPath + "/bin"
+	// ProgressFilePath and ResultFilePath are the progress and result files in a task's pod.
+	ProgressFilePath = WorkerMountPath + "/progress"
+	ResultFilePath   = WorkerMountPath + "/result"
 	// WorkerBinary is the worker's executable name, in the worker image and in WorkerDir.
 	WorkerBinary = "longtask-worker"
 
@@ -29,6 +35,21 @@ const (
 	// EnvTotal is the spec's total, when it has one, for reports that give only a current step.
 	EnvTotal = "LONGTASK_TOTAL"
 
+	// EnvAttempt is the attempt number, from 1, given to the task's program.
+	EnvAttempt = "LONGTASK_ATTEMPT"
+	// EnvCheckpoint is the last checkpoint of an earlier attempt, given to the task's program.
+	EnvCheckpoint = "LONGTASK_CHECKPOINT"
+	// EnvProgressFile names a file the program may write progress to, one report a line; the last wins.
+	EnvProgressFile = "LONGTASK_PROGRESS_FILE"
+	// EnvArgoProgressFile is Argo Workflows' name for the progress file, set to the same path so that
+	// containers written for Argo work unchanged.
+	EnvArgoProgressFile = "ARGO_PROGRESS_FILE"
+	// EnvResultFile names a file the program may write its result to; it is read when the program exits.
+	EnvResultFile = "LONGTASK_RESULT_FILE"
+	// EnvGracePeriod is the pod's termination grace period, so the worker can stop the program and write
+	// the last progress before the kubelet kills the container.
+	EnvGracePeriod = "LONGTASK_GRACE_PERIOD"
+
 	// WorkerFieldOwner is the field manager of the worker's status writes.
 	WorkerFieldOwner = "longtask-worker"
 	// ControllerFieldOwner is the field manager of the controller's writes.
@@ -40,6 +61,8 @@ const (
 	MaxResultBytes = 32 * 1024
 	// MaxOutputBytes caps status.failure.output, the last lines a failed task printed.
 	MaxOutputBytes = 4 * 1024
+	// MaxCheckpointBytes caps status.checkpoint.
+	MaxCheckpointBytes = 4 * 1024
 )
 
 // Percent is how far current is towards total, from 0 to 100; 0 when the total is unknown.

@@ -22,6 +22,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.timeoutSeconds) == has(oldSelf.timeoutSeconds) && (!has(self.timeoutSeconds) || self.timeoutSeconds == oldSelf.timeoutSeconds)",message="timeoutSeconds is immutable",fieldPath=".timeoutSeconds"
 // +kubebuilder:validation:XValidation:rule="self.retries == oldSelf.retries",message="retries is immutable",fieldPath=".retries"
 // +kubebuilder:validation:XValidation:rule="self.progressInterval == oldSelf.progressInterval",message="progressInterval is immutable",fieldPath=".progressInterval"
+// +kubebuilder:validation:XValidation:rule="has(self.progressDeadlineSeconds) == has(oldSelf.progressDeadlineSeconds) && (!has(self.progressDeadlineSeconds) || self.progressDeadlineSeconds == oldSelf.progressDeadlineSeconds)",message="progressDeadlineSeconds is immutable",fieldPath=".progressDeadlineSeconds"
 // +kubebuilder:validation:XValidation:rule="has(self.ttlSecondsAfterFinished) == has(oldSelf.ttlSecondsAfterFinished) && (!has(self.ttlSecondsAfterFinished) || self.ttlSecondsAfterFinished == oldSelf.ttlSecondsAfterFinished)",message="ttlSecondsAfterFinished is immutable",fieldPath=".ttlSecondsAfterFinished"
 // +kubebuilder:validation:XValidation:rule="(has(self.cancel) && self.cancel) || !has(oldSelf.cancel) || !oldSelf.cancel",message="cancel cannot be undone once set",fieldPath=".cancel"
 type LongTaskSpec struct {
@@ -88,6 +89,12 @@ type LongTaskSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('1h')",message="progressInterval must be between 100ms and 1h"
 	ProgressInterval metav1.Duration `json:"progressInterval"`
 
+	// progressDeadlineSeconds fails a running task whose progress has not changed for this long, with
+	// reason ProgressDeadlineExceeded, like a Deployment's progressDeadlineSeconds.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	ProgressDeadlineSeconds *int64 `json:"progressDeadlineSeconds,omitempty"`
+
 	// ttlSecondsAfterFinished deletes the LongTask, and with it its Job, this long after it finished.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
@@ -139,9 +146,22 @@ type Progress struct {
 	// message is what the task said it is doing.
 	// +optional
 	Message string `json:"message,omitempty"`
-	// updateTime is when the worker took this report.
+	// updateTime is when the progress last changed: a new current, total or message, or a new attempt.
 	// +optional
 	UpdateTime *metav1.Time `json:"updateTime,omitempty"`
+	// attempt is the attempt that made the report, from 1.
+	// +optional
+	Attempt int32 `json:"attempt,omitempty"`
+	// rate is how fast steps are done, smoothed over recent reports: "2.5/s", "12/min", "3/h". It is empty
+	// until enough reports came in to say.
+	// +optional
+	Rate string `json:"rate,omitempty"`
+	// eta is when the task should finish at the current rate, when the total is known.
+	// +optional
+	ETA *metav1.Time `json:"eta,omitempty"`
+	// remaining is the time left until eta as of updateTime, for people: "1m20s".
+	// +optional
+	Remaining string `json:"remaining,omitempty"`
 }
 
 // Failure says why a task failed.
@@ -202,6 +222,17 @@ type LongTaskStatus struct {
 	// failure says why the task failed.
 	// +optional
 	Failure *Failure `json:"failure,omitempty"`
+
+	// checkpoint is the latest checkpoint the task reported (::checkpoint), at most 4 KiB. A retried
+	// attempt gets it in LONGTASK_CHECKPOINT, so it can resume where the last one stopped.
+	// +optional
+	Checkpoint string `json:"checkpoint,omitempty"`
+
+	// effectiveProgressInterval is the shortest time between two progress writes that the worker keeps to:
+	// spec.progressInterval, or longer when the manager's cluster-wide write budget is shared by many
+	// running tasks.
+	// +optional
+	EffectiveProgressInterval *metav1.Duration `json:"effectiveProgressInterval,omitempty"`
 }
 
 // LongTask runs a program as a Job and shows its progress.
@@ -213,6 +244,8 @@ type LongTaskStatus struct {
 // +kubebuilder:printcolumn:name="Progress",type=string,JSONPath=`.status.progress.summary`
 // +kubebuilder:printcolumn:name="Message",type=string,JSONPath=`.status.progress.message`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="ETA",type=string,JSONPath=`.status.progress.remaining`,priority=1
+// +kubebuilder:printcolumn:name="Rate",type=string,JSONPath=`.status.progress.rate`,priority=1
 // +kubebuilder:printcolumn:name="Attempts",type=integer,JSONPath=`.status.attempts`,priority=1
 // +kubebuilder:printcolumn:name="Job",type=string,JSONPath=`.status.jobName`,priority=1
 type LongTask struct {

@@ -20,12 +20,16 @@ func main() {
 	var (
 		metricsAddr, probeAddr, workerImage string
 		leaderElect                         bool
+		writeBudget                         float64
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 turns it off.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several managers is active.")
 	flag.StringVar(&workerImage, "worker-image", "ghcr.io/longtask-dev/longtask-worker:latest",
 		"Image that holds longtask-worker; it runs tasks that name no image of their own.")
+	flag.Float64Var(&writeBudget, "progress-write-budget", 100,
+		"Progress writes per second that all running tasks together may make to the API server; 0 for no limit. "+
+			"Each task writes at most once per spec.progressInterval, or less often when many tasks share the budget.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -52,7 +56,7 @@ func main() {
 		log.Error(err, "Unable to create the manager")
 		os.Exit(1)
 	}
-	if err := controllers.NewLongTaskReconciler(mgr, controllers.JobOptions{WorkerImage: workerImage}).SetupWithManager(mgr); err != nil {
+	if err := controllers.NewLongTaskReconciler(mgr, controllers.JobOptions{WorkerImage: workerImage}, writeBudget).SetupWithManager(mgr); err != nil {
 		log.Error(err, "Unable to set up the controller")
 		os.Exit(1)
 	}
@@ -65,7 +69,7 @@ func main() {
 		os.Exit(1)
 	}
 
-	log.Info("Starting the manager", "workerImage", workerImage)
+	log.Info("Starting the manager", "workerImage", workerImage, "progressWriteBudget", writeBudget)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "The manager stopped")
 		os.Exit(1)

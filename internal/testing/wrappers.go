@@ -65,6 +65,12 @@ func (w *LongTaskWrapper) ProgressInterval(d time.Duration) *LongTaskWrapper {
 	return w
 }
 
+// ProgressDeadline sets spec.progressDeadlineSeconds.
+func (w *LongTaskWrapper) ProgressDeadline(seconds int64) *LongTaskWrapper {
+	w.Spec.ProgressDeadlineSeconds = &seconds
+	return w
+}
+
 // TTL sets spec.ttlSecondsAfterFinished.
 func (w *LongTaskWrapper) TTL(seconds int32) *LongTaskWrapper {
 	w.Spec.TTLSecondsAfterFinished = &seconds

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
 
@@ -17,6 +15,22 @@ type Snapshot struct {
 	Progress *longtaskv1.Progress
 	// Result is nil until the task reports one.
 	Result *string
+	// Checkpoint is nil until the task reports one.
+	Checkpoint *string
+}
+
+// DeepCopy returns a copy that shares nothing with s.
+func (s Snapshot) DeepCopy() Snapshot {
+	c := Snapshot{Progress: s.Progress.DeepCopy()}
+	if s.Result != nil {
+		result := *s.Result
+		c.Result = &result
+	}
+	if s.Checkpoint != nil {
+		checkpoint := *s.Checkpoint
+		c.Checkpoint = &checkpoint
+	}
+	return c
 }
 
 // WriteFunc writes a snapshot to the API server.
@@ -26,13 +40,13 @@ type WriteFunc func(context.Context, Snapshot) error
 // most one write per interval carries the latest state, and Flush writes the final state. However fast a
 // task reports, the publisher holds one snapshot, so its memory is bounded.
 type Publisher struct {
-	write    WriteFunc
-	interval time.Duration
+	write WriteFunc
 	// OnError is told about failed writes, which are retried with backoff.
 	OnError func(error)
 
-	mu      sync.Mutex
-	latest  Snapshot
+	mu       sync.Mutex
+	interval time.Duration
+	latest   Snapshot
 	version uint64 // counts updates
 	written uint64 // the version last written
 	wake    chan struct{}
@@ -41,6 +55,19 @@ type Publisher struct {
 // NewPublisher returns a publisher that calls write at most once per interval.
 func NewPublisher(interval time.Duration, write WriteFunc) *Publisher {
 	return &Publisher{write: write, interval: interval, wake: make(chan struct{}, 1), OnError: func(error) {}}
+}
+
+// SetInterval changes the shortest time between writes, as the controller's write budget asks.
+func (p *Publisher) SetInterval(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.interval = d
+}
+
+func (p *Publisher) currentInterval() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.interval
 }
 
 // Update changes the latest state; change must not keep the snapshot it is given.
@@ -61,18 +88,13 @@ func (p *Publisher) Latest() Snapshot {
 func (p *Publisher) snapshot() (Snapshot, uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	snap := Snapshot{Progress: p.latest.Progress.DeepCopy()}
-	if p.latest.Result != nil {
-		result := *p.latest.Result
-		snap.Result = &result
-	}
-	return snap, p.version
+	return p.latest.DeepCopy(), p.version
 }
 
 // Run writes updates until ctx ends. Call Flush after it returned to write the final state.
 func (p *Publisher) Run(ctx context.Context) {
 	var lastWrite time.Time
-	backoff := p.interval
+	backoff := p.currentInterval()
 	for {
 		select {
 		case <-ctx.Done():
@@ -80,7 +102,7 @@ func (p *Publisher) Run(ctx context.Context) {
 		case <-p.wake:
 		}
 		if !lastWrite.IsZero() {
-			if !sleep(ctx, p.interval-time.Since(lastWrite)) {
+			if !sleep(ctx, p.currentInterval()-time.Since(lastWrite)) {
 				return
 			}
 		}
@@ -101,7 +123,7 @@ func (p *Publisher) Run(ctx context.Context) {
 			p.poke()
 			continue
 		}
-		backoff = p.interval
+		backoff = p.currentInterval()
 		p.written = version
 		lastWrite = time.Now()
 	}
@@ -149,9 +171,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
-}
-
-// now is the time stamp of a report.
-func now() *metav1.Time {
-	return &metav1.Time{Time: time.Now().Truncate(time.Second)}
 }

@@ -9,27 +9,48 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/pkg/progress"
 )
 
-// maxLineBytes is the longest line the worker parses; longer lines pass through as output.
-const maxLineBytes = 64 * 1024
+const (
+	// maxLineBytes is the longest line the worker parses; longer lines pass through as output.
+	maxLineBytes = 64 * 1024
+	// tailLines is how many of the last output lines a failure keeps.
+	tailLines = 20
+	// drainTimeout is how long output is still read after the program exited, from processes it left
+	// behind that escaped its process group.
+	drainTimeout = 2 * time.Second
+	// fileCheckInterval is how often the progress file is looked at.
+	fileCheckInterval = 200 * time.Millisecond
+)
 
-// tailLines is how many of the last output lines a failure keeps.
-const tailLines = 20
-
-// Runner runs a task's program and turns the protocol lines it prints into updates of a Publisher.
+// Runner runs a task's program and turns what it reports, on stdout, stderr or in the progress and result
+// files, into updates of a Publisher.
 type Runner struct {
 	Stdout, Stderr io.Writer
 	Publisher      *Publisher
-	// Total is spec.total, used when a report gives no total; 0 when unknown.
-	Total int64
+	Tracker        *Tracker
+	// Env is the program's environment.
+	Env []string
+	// ProgressFile and ResultFile are the files the program may report to; empty for none.
+	ProgressFile, ResultFile string
+	// GracePeriod is how long the program has to stop after SIGTERM before its process group is killed;
+	// the worker keeps a moment of the pod's grace period for itself, to write the last progress.
+	GracePeriod time.Duration
+	// OOMKills counts the kernel's out-of-memory kills in the container, to tell an OOM kill from any
+	// other SIGKILL; nil when unknown.
+	OOMKills func() (int64, bool)
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
 
-	mu   sync.Mutex
-	tail []string
+	malformed atomic.Int64
+	mu        sync.Mutex
+	tail      []string
 }
 
 // ExitError is how a task program ended when it did not succeed.
@@ -40,65 +61,110 @@ type ExitError struct {
 
 func (e *ExitError) Error() string { return e.Reason }
 
-// Run runs args as a program, passing stdin through and parsing its stdout and stderr. SIGTERM and
-// SIGINT sent to the worker are forwarded to the program's whole process group by the signals channel.
-// It returns nil when the program exited 0, or an *ExitError.
+// Run runs args as a program, passing stdin through and parsing its output. Signals on the channel are
+// forwarded to the program's whole process group; after a SIGTERM the group is killed once GracePeriod
+// has passed. It returns nil when the program exited 0, or an *ExitError.
 func (r *Runner) Run(args []string, signals <-chan os.Signal) error {
 	if len(args) == 0 || args[0] == "" {
 		return &ExitError{Code: 127, Reason: "no command to run: the task's command is empty"}
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin = os.Stdin
+	cmd.Env = r.Env
 	// Its own process group, so that a signal reaches every process the task started.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdout, err := cmd.StdoutPipe()
+	stdout, err := pipe(&cmd.Stdout)
 	if err != nil {
 		return err
 	}
-	stderr, err := cmd.StderrPipe()
+	stderr, err := pipe(&cmd.Stderr)
 	if err != nil {
 		return err
 	}
+	oomBefore, oomKnown := r.oomKills()
 	if err := cmd.Start(); err != nil {
+		stdout.Close()
+		stderr.Close()
 		return startError(args[0], err)
 	}
+	// The program holds the write ends now; ours must go, or the reads never end.
+	cmd.Stdout.(*os.File).Close()
+	cmd.Stderr.(*os.File).Close()
 
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); r.scan(stdout, r.Stdout) }()
-	go func() { defer wg.Done(); r.scan(stderr, r.Stderr) }()
+	var readers sync.WaitGroup
+	readers.Add(2)
+	go func() { defer readers.Done(); r.scan(stdout, r.Stdout) }()
+	go func() { defer readers.Done(); r.scan(stderr, r.Stderr) }()
 
 	exited := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case sig := <-signals:
-				if s, ok := sig.(syscall.Signal); ok {
-					_ = syscall.Kill(-cmd.Process.Pid, s)
-				}
-			case <-exited:
-				return
-			}
-		}
-	}()
+	go r.forwardSignals(cmd.Process.Pid, signals, exited)
+	stopWatchingFile := r.watchProgressFile()
 
-	// Reading all output before Wait is what os/exec asks of pipe users.
-	wg.Wait()
 	err = cmd.Wait()
 	close(exited)
-	return exitError(err)
+	// Whatever the program left running in its group ends with it, and so does their hold on the output.
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	if !waitTimeout(&readers, drainTimeout) {
+		stdout.Close()
+		stderr.Close()
+		readers.Wait()
+	}
+	stopWatchingFile()
+	r.readResultFile()
+
+	exit := exitError(err)
+	if exit != nil && exit.Code == 128+int(syscall.SIGKILL) && oomKnown {
+		if after, ok := r.oomKills(); ok && after > oomBefore {
+			exit.Reason = "the program was killed because it ran out of memory (OOM)"
+		}
+	}
+	if exit == nil {
+		return nil
+	}
+	return exit
 }
 
-// scan passes lines through to out, except protocol lines, which update the publisher.
+// Malformed counts the lines that looked like reports but were not well-formed.
+func (r *Runner) Malformed() int64 { return r.malformed.Load() }
+
+func pipe(w *io.Writer) (*os.File, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating a pipe for the program's output: %w", err)
+	}
+	*w = pw
+	return pr, nil
+}
+
+func (r *Runner) forwardSignals(pid int, signals <-chan os.Signal, exited <-chan struct{}) {
+	var kill <-chan time.Time
+	for {
+		select {
+		case sig := <-signals:
+			s, ok := sig.(syscall.Signal)
+			if !ok {
+				continue
+			}
+			_ = syscall.Kill(-pid, s)
+			if s == syscall.SIGTERM && kill == nil && r.GracePeriod > 0 {
+				kill = time.After(r.GracePeriod)
+			}
+		case <-kill:
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		case <-exited:
+			return
+		}
+	}
+}
+
+// scan passes lines through to out, except protocol lines, which are consumed.
 func (r *Runner) scan(in io.Reader, out io.Writer) {
 	reader := bufio.NewReaderSize(in, maxLineBytes)
 	long := false // inside a line longer than the buffer
 	for {
 		line, err := reader.ReadSlice('\n')
 		if len(line) > 0 {
-			if !long && r.handle(string(line)) {
-				// A protocol line: consumed.
-			} else {
+			if long || !r.handle(string(line)) {
 				_, _ = out.Write(line)
 				r.remember(line)
 			}
@@ -111,35 +177,103 @@ func (r *Runner) scan(in io.Reader, out io.Writer) {
 }
 
 // handle applies a protocol line and reports whether the line was one.
-func (r *Runner) handle(line string) bool {
-	report, ok := progress.Parse(line)
+func (r *Runner) handle(text string) bool {
+	line, ok := progress.Parse(text)
 	if !ok {
+		if progress.LooksLikeReport(text) {
+			r.malformed.Add(1)
+		}
 		return false
 	}
-	r.Publisher.Update(func(s *Snapshot) {
-		switch report.Kind {
-		case progress.KindResult:
-			result := cleanText(report.Result, longtaskv1.MaxResultBytes)
-			s.Result = &result
-		case progress.KindProgress:
-			total := report.Total
-			if total == 0 && s.Progress != nil {
-				total = s.Progress.Total
-			}
-			if total == 0 {
-				total = r.Total
-			}
-			s.Progress = &longtaskv1.Progress{
-				Current:    report.Current,
-				Total:      total,
-				Percent:    longtaskv1.Percent(report.Current, total),
-				Summary:    longtaskv1.Summary(report.Current, total),
-				Message:    cleanText(report.Message, longtaskv1.MaxMessageBytes),
-				UpdateTime: now(),
+	r.apply(line)
+	return true
+}
+
+func (r *Runner) apply(line progress.Line) {
+	now := r.now()
+	r.Publisher.Update(func(s *Snapshot) { r.Tracker.Apply(s, line, now) })
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// watchProgressFile applies the last line of the progress file whenever the file changes, until the
+// returned function is called; that call reads the file one last time.
+func (r *Runner) watchProgressFile() func() {
+	if r.ProgressFile == "" {
+		return func() {}
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	var last string
+	check := func() {
+		data, err := os.ReadFile(r.ProgressFile)
+		if err != nil {
+			return
+		}
+		text := lastLine(string(data))
+		if text == "" || text == last {
+			return
+		}
+		last = text
+		if line, ok := progress.ParseFileLine(text); ok {
+			r.apply(line)
+		} else {
+			r.malformed.Add(1)
+		}
+	}
+	go func() {
+		defer close(done)
+		ticker := time.NewTicker(fileCheckInterval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-stop:
+				check()
+				return
+			case <-ticker.C:
+				check()
 			}
 		}
-	})
-	return true
+	}()
+	return func() { close(stop); <-done }
+}
+
+// readResultFile takes the result file, if the program wrote one; it wins over ::result lines.
+func (r *Runner) readResultFile() {
+	if r.ResultFile == "" {
+		return
+	}
+	f, err := os.Open(r.ResultFile)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, longtaskv1.MaxResultBytes+utfMaxBytes))
+	if err != nil || len(data) == 0 {
+		return
+	}
+	r.apply(progress.Line{Kind: progress.KindResult, Result: strings.TrimRight(string(data), "\n")})
+}
+
+const utfMaxBytes = 4
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\r\n")
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return strings.TrimSpace(s)
+}
+
+func (r *Runner) oomKills() (int64, bool) {
+	if r.OOMKills == nil {
+		return 0, false
+	}
+	return r.OOMKills()
 }
 
 // remember keeps the last lines of output for the termination message of a failed task.
@@ -165,8 +299,18 @@ func cleanText(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
-	s = s[:max]
-	return strings.ToValidUTF8(s, "")
+	return strings.ToValidUTF8(s[:max], "")
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 func startError(program string, err error) error {
@@ -179,7 +323,7 @@ func startError(program string, err error) error {
 	return &ExitError{Code: 126, Reason: fmt.Sprintf("starting %s: %v", program, err)}
 }
 
-func exitError(err error) error {
+func exitError(err error) *ExitError {
 	if err == nil {
 		return nil
 	}

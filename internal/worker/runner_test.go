@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"strings"
 	"syscall"
@@ -16,10 +17,14 @@ import (
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
 
+func newTestRunner(out io.Writer, total int64) *Runner {
+	return &Runner{Stdout: out, Stderr: out, Publisher: NewPublisher(time.Second, nil), Tracker: &Tracker{Total: total, Attempt: 1}}
+}
+
 func runScript(t *testing.T, total int64, script string) (*Runner, string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	r := &Runner{Stdout: &out, Stderr: &out, Publisher: NewPublisher(time.Second, nil), Total: total}
+	r := newTestRunner(&out, total)
 	err := r.Run([]string{"sh", "-c", script}, make(chan os.Signal))
 	return r, out.String(), err
 }
@@ -39,7 +44,7 @@ echo '::result {"thumbnails": 2}'`)
 	}
 	got := r.Publisher.Latest()
 	want := Snapshot{
-		Progress: &longtaskv1.Progress{Current: 2, Total: 4, Percent: 50, Summary: "2/4 (50%)", Message: "Resized dog.jpg"},
+		Progress: &longtaskv1.Progress{Current: 2, Total: 4, Percent: 50, Summary: "2/4 (50%)", Message: "Resized dog.jpg", Attempt: 1},
 		Result:   ptr.To(`{"thumbnails": 2}`),
 	}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(longtaskv1.Progress{}, "UpdateTime")); diff != "" {
@@ -90,7 +95,7 @@ func TestRunnerReportsHowTheProgramEnded(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			r := &Runner{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Publisher: NewPublisher(time.Second, nil)}
+			r := newTestRunner(&bytes.Buffer{}, 0)
 			err := r.Run(tc.args, make(chan os.Signal))
 			var exit *ExitError
 			if !errors.As(err, &exit) {
@@ -113,7 +118,7 @@ func TestRunnerKeepsTheLastLinesForTheFailure(t *testing.T) {
 
 func TestRunnerForwardsSignalsToTheProgramsProcessGroup(t *testing.T) {
 	signals := make(chan os.Signal, 1)
-	r := &Runner{Stdout: &bytes.Buffer{}, Stderr: &bytes.Buffer{}, Publisher: NewPublisher(time.Second, nil)}
+	r := newTestRunner(&bytes.Buffer{}, 0)
 	done := make(chan error, 1)
 	go func() {
 		done <- r.Run([]string{"sh", "-c", `trap 'echo "::progress 2 stopped"; exit 143' TERM; echo "::progress 1"; while :; do sleep 1; done`}, signals)

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,10 +29,16 @@ type Config struct {
 	Task             types.NamespacedName
 	ProgressInterval time.Duration
 	Total            int64
+	// GracePeriod is the pod's termination grace period.
+	GracePeriod time.Duration
+	// ProgressFile and ResultFile are where the program may report; the worker makes its own when unset.
+	ProgressFile, ResultFile string
 	// TerminationLog is the file the kubelet reads as the container's termination message.
 	TerminationLog string
 	// FlushTimeout bounds how long the final write may be retried after the program exited.
 	FlushTimeout time.Duration
+	// MemoryEvents is the cgroup file that counts OOM kills.
+	MemoryEvents string
 }
 
 // ConfigFromEnv reads the worker's configuration from the environment. Without LONGTASK_NAME the worker is
@@ -39,8 +47,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, bool, error) {
 	cfg := Config{
 		Task:             types.NamespacedName{Namespace: getenv(longtaskv1.EnvTaskNamespace), Name: getenv(longtaskv1.EnvTaskName)},
 		ProgressInterval: time.Second,
+		GracePeriod:      30 * time.Second,
+		ProgressFile:     getenv(longtaskv1.EnvProgressFile),
+		ResultFile:       getenv(longtaskv1.EnvResultFile),
 		TerminationLog:   "/dev/termination-log",
 		FlushTimeout:     20 * time.Second,
+		MemoryEvents:     "/sys/fs/cgroup/memory.events",
 	}
 	if cfg.Task.Name == "" {
 		return cfg, false, nil
@@ -62,6 +74,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, bool, error) {
 		}
 		cfg.Total = n
 	}
+	if v := getenv(longtaskv1.EnvGracePeriod); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return cfg, false, fmt.Errorf("%s=%q is not a number of seconds", longtaskv1.EnvGracePeriod, v)
+		}
+		cfg.GracePeriod = time.Duration(n) * time.Second
+	}
 	return cfg, true, nil
 }
 
@@ -70,18 +89,46 @@ func ConfigFromEnv(getenv func(string) string) (Config, bool, error) {
 func RunTask(args []string, cfg Config, inTask bool, stdout, stderr io.Writer) int {
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "longtask-worker: "+format+"\n", a...) }
 
-	write := func(context.Context, Snapshot) error { return nil }
+	publisher := NewPublisher(cfg.ProgressInterval, func(context.Context, Snapshot) error { return nil })
+	publisher.OnError = func(err error) { logf("writing progress: %v (will retry)", err) }
+	tracker := &Tracker{Total: cfg.Total, Attempt: 1}
+	var checkpoint string
 	if inTask {
 		c, err := newClient()
 		if err != nil {
 			logf("cannot reach the API server, progress will not be reported: %v", err)
 		} else {
-			write = statusWriter(c, cfg.Task)
+			publisher.write = statusWriter(c, cfg.Task, func(d time.Duration) { publisher.SetInterval(max(cfg.ProgressInterval, d)) })
+			task := readTask(c, cfg.Task, logf)
+			tracker.Attempt = attemptOf(task)
+			checkpoint = task.Status.Checkpoint
+			if d := task.Status.EffectiveProgressInterval; d != nil {
+				publisher.SetInterval(max(cfg.ProgressInterval, d.Duration))
+			}
+			publisher.Update(func(s *Snapshot) { tracker.Start(s, task.Status.Progress, time.Now()) })
 		}
 	}
-	publisher := NewPublisher(cfg.ProgressInterval, write)
-	publisher.OnError = func(err error) { logf("writing progress: %v (will retry)", err) }
-	runner := &Runner{Stdout: stdout, Stderr: stderr, Publisher: publisher, Total: cfg.Total}
+
+	cleanup, err := defaultReportFiles(&cfg)
+	if err != nil {
+		logf("%v", err)
+		return 126
+	}
+	defer cleanup()
+	env := append(os.Environ(),
+		longtaskv1.EnvAttempt+"="+strconv.Itoa(int(tracker.Attempt)),
+		longtaskv1.EnvCheckpoint+"="+checkpoint,
+		longtaskv1.EnvProgressFile+"="+cfg.ProgressFile,
+		longtaskv1.EnvArgoProgressFile+"="+cfg.ProgressFile,
+		longtaskv1.EnvResultFile+"="+cfg.ResultFile,
+	)
+	runner := &Runner{
+		Stdout: stdout, Stderr: stderr, Publisher: publisher, Tracker: tracker, Env: env,
+		ProgressFile: cfg.ProgressFile, ResultFile: cfg.ResultFile,
+		// Keep a little of the grace period to write the last progress before the kubelet's SIGKILL.
+		GracePeriod: cfg.GracePeriod - min(2*time.Second, cfg.GracePeriod/4),
+		OOMKills:    func() (int64, bool) { return oomKills(cfg.MemoryEvents) },
+	}
 
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
@@ -100,6 +147,9 @@ func RunTask(args []string, cfg Config, inTask bool, stdout, stderr io.Writer) i
 	if err := publisher.Flush(flushCtx); err != nil {
 		logf("the final progress was not written: %v", err)
 	}
+	if n := runner.Malformed(); n > 0 {
+		logf("%d lines looked like reports but were malformed; they were passed through as output", n)
+	}
 
 	var exit *ExitError
 	if !errors.As(runErr, &exit) {
@@ -110,6 +160,73 @@ func RunTask(args []string, cfg Config, inTask bool, stdout, stderr io.Writer) i
 		writeTerminationMessage(cfg.TerminationLog, exit.Reason+"\n"+runner.Tail())
 	}
 	return exit.Code
+}
+
+// readTask reads the worker's LongTask, for what earlier attempts left: their number, checkpoint and
+// progress. A worker that cannot read it still runs the task, as a first attempt.
+func readTask(c client.Client, key types.NamespacedName, logf func(string, ...any)) *longtaskv1.LongTask {
+	task := &longtaskv1.LongTask{}
+	backoff := 200 * time.Millisecond
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := c.Get(ctx, key, task)
+		cancel()
+		if err == nil {
+			return task
+		}
+		if time.Now().After(deadline) {
+			logf("reading LongTask %s: %v; running as a first attempt", key, err)
+			return &longtaskv1.LongTask{}
+		}
+		time.Sleep(backoff)
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// attemptOf numbers this attempt: one more than the last attempt a worker reported, or the controller's
+// count of the Job's pods if that is ahead, which it is when an attempt died before it could report.
+func attemptOf(task *longtaskv1.LongTask) int32 {
+	attempt := max(task.Status.Attempts, 1)
+	if p := task.Status.Progress; p != nil && p.Attempt > 0 {
+		attempt = max(attempt, p.Attempt+1)
+	}
+	return attempt
+}
+
+// defaultReportFiles gives the program progress and result files when the Job did not: outside a
+// LongTask, a directory of the worker's own.
+func defaultReportFiles(cfg *Config) (func(), error) {
+	if cfg.ProgressFile != "" && cfg.ResultFile != "" {
+		return func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "longtask-")
+	if err != nil {
+		return nil, fmt.Errorf("creating the progress and result files: %w", err)
+	}
+	if cfg.ProgressFile == "" {
+		cfg.ProgressFile = filepath.Join(dir, "progress")
+	}
+	if cfg.ResultFile == "" {
+		cfg.ResultFile = filepath.Join(dir, "result")
+	}
+	return func() { os.RemoveAll(dir) }, nil
+}
+
+// oomKills reads the oom_kill count of a cgroup v2 memory.events file.
+func oomKills(path string) (int64, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	scanner := bufio.NewScanner(f)
+	for scanner.Scan() {
+		if count, ok := strings.CutPrefix(scanner.Text(), "oom_kill "); ok {
+			n, err := strconv.ParseInt(count, 10, 64)
+			return n, err == nil
+		}
+	}
+	return 0, false
 }
 
 // writeTerminationMessage tells the controller, through the pod's status, why the task failed. The
@@ -132,6 +249,36 @@ func tailBytes(s string, max int) string {
 	return strings.ToValidUTF8(s[len(s)-max:], "")
 }
 
+// statusPatch is the merge patch of the worker's status fields. The worker owns progress whole, so the
+// optional fields it left empty are sent as null: a merge patch would otherwise keep their old values,
+// such as the rate of an earlier attempt.
+func statusPatch(snap Snapshot) ([]byte, error) {
+	status := map[string]any{}
+	if snap.Progress != nil {
+		data, err := json.Marshal(snap.Progress)
+		if err != nil {
+			return nil, err
+		}
+		progress := map[string]any{}
+		if err := json.Unmarshal(data, &progress); err != nil {
+			return nil, err
+		}
+		for _, field := range []string{"total", "message", "updateTime", "attempt", "rate", "eta", "remaining"} {
+			if _, ok := progress[field]; !ok {
+				progress[field] = nil
+			}
+		}
+		status["progress"] = progress
+	}
+	if snap.Result != nil {
+		status["result"] = *snap.Result
+	}
+	if snap.Checkpoint != nil {
+		status["checkpoint"] = *snap.Checkpoint
+	}
+	return json.Marshal(map[string]any{"status": status})
+}
+
 func newClient() (client.Client, error) {
 	restConfig, err := config.GetConfig()
 	if err != nil {
@@ -144,19 +291,21 @@ func newClient() (client.Client, error) {
 	return client.New(restConfig, client.Options{Scheme: scheme})
 }
 
-// statusWriter merge-patches the worker's own status fields, progress and result, and nothing else.
-func statusWriter(c client.Client, key types.NamespacedName) WriteFunc {
+// statusWriter merge-patches the worker's own status fields, progress, result and checkpoint, and nothing
+// else. Every response carries the LongTask, and with it the write interval the controller asks for,
+// which is handed to setInterval: no watch is needed to follow it.
+func statusWriter(c client.Client, key types.NamespacedName, setInterval func(time.Duration)) WriteFunc {
 	return func(ctx context.Context, snap Snapshot) error {
-		type workerStatus struct {
-			Progress *longtaskv1.Progress `json:"progress,omitempty"`
-			Result   *string              `json:"result,omitempty"`
-		}
-		body, err := json.Marshal(map[string]workerStatus{"status": {Progress: snap.Progress, Result: snap.Result}})
+		body, err := statusPatch(snap)
 		if err != nil {
 			return err
 		}
 		task := &longtaskv1.LongTask{}
 		task.Name, task.Namespace = key.Name, key.Namespace
-		return c.Status().Patch(ctx, task, client.RawPatch(types.MergePatchType, body), client.FieldOwner(longtaskv1.WorkerFieldOwner))
+		err = c.Status().Patch(ctx, task, client.RawPatch(types.MergePatchType, body), client.FieldOwner(longtaskv1.WorkerFieldOwner))
+		if err == nil && task.Status.EffectiveProgressInterval != nil {
+			setInterval(task.Status.EffectiveProgressInterval.Duration)
+		}
+		return err
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"k8s.io/apimachinery/pkg/types"
 )
 
@@ -22,12 +23,19 @@ func TestConfigFromEnv(t *testing.T) {
 			env: map[string]string{},
 		},
 		"inside a LongTask": {
-			env:        map[string]string{"LONGTASK_NAME": "resize", "LONGTASK_NAMESPACE": "photos", "LONGTASK_PROGRESS_INTERVAL": "5s", "LONGTASK_TOTAL": "25"},
-			want:       Config{Task: types.NamespacedName{Namespace: "photos", Name: "resize"}, ProgressInterval: 5 * time.Second, Total: 25},
+			env: map[string]string{
+				"LONGTASK_NAME": "resize", "LONGTASK_NAMESPACE": "photos", "LONGTASK_PROGRESS_INTERVAL": "5s", "LONGTASK_TOTAL": "25",
+				"LONGTASK_GRACE_PERIOD": "10", "LONGTASK_PROGRESS_FILE": "/longtask/progress", "LONGTASK_RESULT_FILE": "/longtask/result",
+			},
+			want: Config{
+				Task: types.NamespacedName{Namespace: "photos", Name: "resize"}, ProgressInterval: 5 * time.Second, Total: 25,
+				GracePeriod: 10 * time.Second, ProgressFile: "/longtask/progress", ResultFile: "/longtask/result",
+			},
 			wantInTask: true,
 		},
 		"no namespace":     {env: map[string]string{"LONGTASK_NAME": "resize"}, wantErr: "LONGTASK_NAMESPACE is not"},
 		"bad interval":     {env: map[string]string{"LONGTASK_NAME": "a", "LONGTASK_NAMESPACE": "b", "LONGTASK_PROGRESS_INTERVAL": "soon"}, wantErr: "LONGTASK_PROGRESS_INTERVAL"},
+		"bad grace period": {env: map[string]string{"LONGTASK_NAME": "a", "LONGTASK_NAMESPACE": "b", "LONGTASK_GRACE_PERIOD": "30s"}, wantErr: "LONGTASK_GRACE_PERIOD"},
 		"negative total":   {env: map[string]string{"LONGTASK_NAME": "a", "LONGTASK_NAMESPACE": "b", "LONGTASK_TOTAL": "-1"}, wantErr: "LONGTASK_TOTAL"},
 		"interval of zero": {env: map[string]string{"LONGTASK_NAME": "a", "LONGTASK_NAMESPACE": "b", "LONGTASK_PROGRESS_INTERVAL": "0s"}, wantErr: "positive duration"},
 	}
@@ -49,8 +57,7 @@ func TestConfigFromEnv(t *testing.T) {
 			if !tc.wantInTask {
 				return
 			}
-			got.TerminationLog, got.FlushTimeout = "", 0
-			if diff := cmp.Diff(tc.want, got); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(Config{}, "TerminationLog", "FlushTimeout", "MemoryEvents")); diff != "" {
 				t.Errorf("config (-want,+got):\n%s", diff)
 			}
 		})

@@ -9,6 +9,7 @@
 //	::progress 12                       current only: the total is unknown or comes from spec.total
 //	::progress 12 Resized cat.jpg       current and a message
 //	::result {"thumbnails": 25}         the task's result, any text; the last one wins
+//	::checkpoint {"next": "dog.jpg"}    where to resume, any text up to 4 KiB; the last one wins
 //
 // Any other line is ordinary output and passes through the worker untouched.
 package progress
@@ -16,13 +17,19 @@ package progress
 import (
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The line prefixes of the protocol.
 const (
-	ProgressPrefix = "::progress "
-	ResultPrefix   = "::result "
+	ProgressPrefix   = "::progress "
+	ResultPrefix     = "::result "
+	CheckpointPrefix = "::checkpoint "
 )
+
+// MaxCheckpointBytes is the largest checkpoint; a longer one is refused rather than cut, because a cut
+// checkpoint would resume from the wrong place.
+const MaxCheckpointBytes = 4 * 1024
 
 // Kind says what a protocol line reports.
 type Kind int
@@ -31,6 +38,7 @@ type Kind int
 const (
 	KindProgress Kind = iota + 1
 	KindResult
+	KindCheckpoint
 )
 
 // Line is one parsed protocol line.
@@ -44,21 +52,50 @@ type Line struct {
 	Message string
 	// Result is the text of a result line.
 	Result string
+	// Checkpoint is the text of a checkpoint line.
+	Checkpoint string
 }
 
 // Parse reads one line of a task's output. It returns false for a line that is not a well-formed report:
-// such a line is ordinary output. Negative or non-numeric steps, and a total of 0 written as "n/0", are
-// malformed.
+// such a line is ordinary output. Negative or non-numeric steps, a total of 0 written as "n/0", and a
+// checkpoint over MaxCheckpointBytes are malformed.
 func Parse(line string) (Line, bool) {
 	line = strings.TrimRight(line, "\r\n")
 	switch {
 	case strings.HasPrefix(line, ResultPrefix):
 		return Line{Kind: KindResult, Result: line[len(ResultPrefix):]}, true
+	case strings.HasPrefix(line, CheckpointPrefix):
+		checkpoint := line[len(CheckpointPrefix):]
+		if len(checkpoint) > MaxCheckpointBytes || !utf8.ValidString(checkpoint) {
+			return Line{}, false
+		}
+		return Line{Kind: KindCheckpoint, Checkpoint: checkpoint}, true
 	case strings.HasPrefix(line, ProgressPrefix):
 		return parseProgress(strings.TrimLeft(line[len(ProgressPrefix):], " "))
 	default:
 		return Line{}, false
 	}
+}
+
+// LooksLikeReport reports whether a line was meant as a report, well-formed or not: it starts with one
+// of the protocol's words.
+func LooksLikeReport(line string) bool {
+	for _, word := range []string{"::progress", "::result", "::checkpoint"} {
+		if strings.HasPrefix(line, word) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseFileLine reads the last line of a progress file. Besides protocol lines it takes Argo Workflows'
+// progress file format, "current/total", optionally followed by a message.
+func ParseFileLine(line string) (Line, bool) {
+	line = strings.TrimSpace(line)
+	if strings.HasPrefix(line, "::") {
+		return Parse(line)
+	}
+	return parseProgress(line)
 }
 
 func parseProgress(rest string) (Line, bool) {

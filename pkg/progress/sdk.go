@@ -29,6 +29,11 @@ func Report(current, total int64, message string) error { return std.Report(curr
 // Result reports the task's result; the last one wins.
 func Result(data string) error { return std.Result(data) }
 
+// Checkpoint reports where a retried attempt should resume, up to 4 KiB of one-line text such as JSON;
+// the last one wins. The next attempt finds it in the LONGTASK_CHECKPOINT environment variable, and its
+// number in LONGTASK_ATTEMPT.
+func Checkpoint(data string) error { return std.Checkpoint(data) }
+
 // Report prints a progress line.
 func (r *Reporter) Report(current, total int64, message string) error {
 	if current < 0 || total < 0 {
@@ -43,6 +48,15 @@ func (r *Reporter) Report(current, total int64, message string) error {
 		line += " " + message
 	}
 	return r.println(line)
+}
+
+// Checkpoint prints a checkpoint line.
+func (r *Reporter) Checkpoint(data string) error {
+	data = oneLine(data)
+	if len(data) > MaxCheckpointBytes {
+		return fmt.Errorf("progress: a checkpoint is at most %d bytes, got %d", MaxCheckpointBytes, len(data))
+	}
+	return r.println(CheckpointPrefix + data)
 }
 
 // Result prints a result line.

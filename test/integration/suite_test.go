@@ -42,6 +42,8 @@ var (
 	k8sClient client.WithWatch
 	// kubeconfig is an admin kubeconfig file, for kubectl and the worker binary.
 	kubeconfig string
+	// writeBudget is the manager's progress write budget; unlimited unless a test sets it.
+	writeBudget *controllers.WriteBudget
 )
 
 func TestMain(m *testing.M) {
@@ -115,7 +117,9 @@ func startManager(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := controllers.NewLongTaskReconciler(mgr, controllers.JobOptions{WorkerImage: workerImage}).SetupWithManager(mgr); err != nil {
+	reconciler := controllers.NewLongTaskReconciler(mgr, controllers.JobOptions{WorkerImage: workerImage}, 0)
+	writeBudget = reconciler.Budget
+	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return err
 	}
 	go func() {

@@ -49,29 +49,46 @@ func buildWorker(t *testing.T) string {
 
 // runTaskContainer does what the kubelet would do with the Job's pod: the init container installs the
 // worker into the emptyDir, then the task container's command runs with the container's environment.
-// Only the emptyDir's mount point differs: a directory of the test's instead of /longtask/bin.
+// Only the emptyDir's mount point differs: a directory of the test's instead of /longtask.
 func runTaskContainer(t *testing.T, job *batchv1.Job) (string, error) {
 	t.Helper()
+	cmd := taskContainerCommand(t, job)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// taskContainerCommand installs the worker as the Job's init container would and returns the task
+// container's command, ready to start.
+func taskContainerCommand(t *testing.T, job *batchv1.Job) *exec.Cmd {
+	t.Helper()
 	spec := job.Spec.Template.Spec
-	mount := filepath.Join(t.TempDir(), "longtask", "bin")
+	mount := filepath.Join(t.TempDir(), "longtask")
+	inPod := func(s string) string {
+		if s == longtaskv1.WorkerMountPath || strings.HasPrefix(s, longtaskv1.WorkerMountPath+"/") {
+			return mount + strings.TrimPrefix(s, longtaskv1.WorkerMountPath)
+		}
+		return s
+	}
 	install := spec.InitContainers[0]
-	if out, err := exec.Command(buildWorker(t), append(install.Command[1:len(install.Command)-1], mount)...).CombinedOutput(); err != nil {
+	installArgs := append([]string(nil), install.Command[1:]...)
+	for i := range installArgs {
+		installArgs[i] = inPod(installArgs[i])
+	}
+	if out, err := exec.Command(buildWorker(t), installArgs...).CombinedOutput(); err != nil {
 		t.Fatalf("the install-worker container failed: %v\n%s", err, out)
 	}
 
 	task := spec.Containers[0]
-	program := strings.Replace(task.Command[0], longtaskv1.WorkerDir, mount, 1)
-	cmd := exec.Command(program, append(task.Command[1:], task.Args...)...)
+	cmd := exec.Command(inPod(task.Command[0]), append(task.Command[1:], task.Args...)...)
 	// The worker image has longtask-worker on its PATH; the test's copy stands in for it.
 	cmd.Env = []string{"PATH=" + filepath.Dir(buildWorker(t)) + ":" + os.Getenv("PATH"), "KUBECONFIG=" + kubeconfig}
 	for _, env := range task.Env {
 		if env.ValueFrom != nil {
 			t.Fatalf("env %s comes from %v, which this test cannot resolve", env.Name, env.ValueFrom)
 		}
-		cmd.Env = append(cmd.Env, env.Name+"="+env.Value)
+		cmd.Env = append(cmd.Env, env.Name+"="+inPod(env.Value))
 	}
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	return cmd
 }
 
 type observed struct {

@@ -1,0 +1,73 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+// Each task's worker gets a ServiceAccount and a Role of its own. The Role names the task in
+// resourceNames, so the worker's token can read its own LongTask and patch its status, and nothing else:
+// not another task, not Secrets, not Pods. The task's program runs in the same container and can read the
+// token too, so this is also all the program can do with it.
+
+// +kubebuilder:rbac:groups="",resources=serviceaccounts,verbs=create
+// +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=roles;rolebindings,verbs=create
+
+// workerServiceAccountName is the ServiceAccount a task's pod runs as, unless its podTemplate names one.
+func workerServiceAccountName(task *longtaskv1.LongTask) string {
+	return "longtask-worker-" + task.Name
+}
+
+// workerAccess builds the task worker's ServiceAccount, Role and RoleBinding. The binding's subject is the
+// account the pod runs as: a podTemplate's own ServiceAccount gets the Role too.
+func workerAccess(task *longtaskv1.LongTask) []client.Object {
+	name := workerServiceAccountName(task)
+	meta := func() metav1.ObjectMeta {
+		return metav1.ObjectMeta{Name: name, Namespace: task.Namespace, Labels: map[string]string{longtaskv1.LabelTaskName: task.Name}}
+	}
+	subject := name
+	if t := task.Spec.PodTemplate; t != nil && t.Spec.ServiceAccountName != "" {
+		subject = t.Spec.ServiceAccountName
+	}
+	objects := []client.Object{
+		&rbacv1.Role{
+			ObjectMeta: meta(),
+			Rules: []rbacv1.PolicyRule{
+				{APIGroups: []string{longtaskv1.GroupVersion.Group}, Resources: []string{"longtasks"}, ResourceNames: []string{task.Name}, Verbs: []string{"get"}},
+				{APIGroups: []string{longtaskv1.GroupVersion.Group}, Resources: []string{"longtasks/status"}, ResourceNames: []string{task.Name}, Verbs: []string{"patch"}},
+			},
+		},
+		&rbacv1.RoleBinding{
+			ObjectMeta: meta(),
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: subject, Namespace: task.Namespace}},
+		},
+	}
+	if subject == name {
+		objects = append([]client.Object{&corev1.ServiceAccount{ObjectMeta: meta()}}, objects...)
+	}
+	return objects
+}
+
+// createWorkerAccess creates the worker's ServiceAccount, Role and RoleBinding, owned by the task so that
+// they go with it. They are created once, before the Job; existing ones are left as they are.
+func (r *LongTaskReconciler) createWorkerAccess(ctx context.Context, task *longtaskv1.LongTask) error {
+	for _, obj := range workerAccess(task) {
+		if err := ctrl.SetControllerReference(task, obj, r.Scheme()); err != nil {
+			return err
+		}
+		if err := r.Create(ctx, obj, client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating the worker's %T: %w", obj, err)
+		}
+	}
+	return nil
+}
