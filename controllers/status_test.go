@@ -293,7 +293,7 @@ func TestComputeStatusPublishesTheEffectiveProgressInterval(t *testing.T) {
 		want   time.Duration
 	}{
 		"the task's own interval when the budget allows it": {shared: time.Second, want: 2 * time.Second},
-		"the shared interval when the budget is tight":     {shared: 16 * time.Second, want: 16 * time.Second},
+		"the shared interval when the budget is tight":      {shared: 16 * time.Second, want: 16 * time.Second},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

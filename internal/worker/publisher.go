@@ -47,9 +47,9 @@ type Publisher struct {
 	mu       sync.Mutex
 	interval time.Duration
 	latest   Snapshot
-	version uint64 // counts updates
-	written uint64 // the version last written
-	wake    chan struct{}
+	version  uint64 // counts updates
+	written  uint64 // the version last written
+	wake     chan struct{}
 }
 
 // NewPublisher returns a publisher that calls write at most once per interval.
