@@ -44,6 +44,10 @@ test: manifests generate vet controlplane ## Run unit and integration tests agai
 test-unit: ## Run only the unit tests (no control plane).
 	go test ./api/... ./controllers/... ./internal/... ./pkg/... -count=1
 
+.PHONY: fuzz
+fuzz: ## Fuzz the progress protocol parser for FUZZTIME (default 1m); keep new inputs in pkg/progress/testdata.
+	go test ./pkg/progress -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),1m)
+
 .PHONY: bench
 bench: ## Run the benchmarks.
 	go test ./... -run '^$$' -bench . -benchmem

@@ -2,7 +2,7 @@
 // progress the program prints into the LongTask's status.
 //
 //	longtask-worker run -- <command> [args...]   run a task program and report its progress
-//	longtask-worker demo [--steps N]             the built-in demo task
+//	longtask-worker demo [--steps N]             the built-in demo task (--max-delay, --fail-at)
 //	longtask-worker install <dir>                copy this binary into dir (the Job's init container)
 package main
 
@@ -36,12 +36,14 @@ func main() {
 		os.Exit(worker.RunTask(args, cfg, inTask, os.Stdout, os.Stderr))
 	case "demo":
 		fs := flag.NewFlagSet("demo", flag.ExitOnError)
-		steps := fs.Int("steps", 25, "number of steps")
-		maxDelay := fs.Duration("max-delay", time.Second, "longest a step takes; each takes a random time up to it")
+		var opts worker.DemoOptions
+		fs.IntVar(&opts.Steps, "steps", 25, "number of steps")
+		fs.DurationVar(&opts.MaxDelay, "max-delay", time.Second, "longest a step takes; each takes a random time up to it")
+		fs.IntVar(&opts.FailAt, "fail-at", 0, "fail the first attempt after this step, to show a retry resuming")
 		_ = fs.Parse(args)
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
-		if err := worker.Demo(ctx, os.Stdout, *steps, *maxDelay); err != nil {
+		if err := worker.Demo(ctx, os.Stdout, os.Getenv, opts); err != nil {
 			fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 			os.Exit(1)
 		}
@@ -59,6 +61,6 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: longtask-worker run -- <command> [args...] | demo [--steps N] [--max-delay D] | install <dir>")
+	fmt.Fprintln(os.Stderr, "usage: longtask-worker run -- <command> [args...] | demo [--steps N] [--max-delay D] [--fail-at N] | install <dir>")
 	os.Exit(2)
 }

@@ -2,6 +2,7 @@ package progress
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -37,6 +38,9 @@ func TestParse(t *testing.T) {
 		{line: "  ::progress 1/2 indented"},
 		{line: "::progress1/2"},
 		{line: "::result"},
+		{line: `::checkpoint {"step": 3}`, want: Line{Kind: KindCheckpoint, Checkpoint: `{"step": 3}`}, wantOK: true},
+		{line: "::checkpoint " + strings.Repeat("x", 4097)},
+		{line: "::checkpoint \xff"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.line, func(t *testing.T) {
@@ -58,12 +62,15 @@ func FuzzParse(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
+		if fromFile, ok := ParseFileLine(line); ok && (fromFile.Current < 0 || fromFile.Total < 0 || len(fromFile.Checkpoint) > MaxCheckpointBytes) {
+			t.Fatalf("ParseFileLine(%q) = %+v: negative steps or an oversized checkpoint", line, fromFile)
+		}
 		got, ok := Parse(line)
 		if !ok {
 			return
 		}
-		if got.Current < 0 || got.Total < 0 {
-			t.Fatalf("Parse(%q) = %+v: negative steps", line, got)
+		if got.Current < 0 || got.Total < 0 || len(got.Checkpoint) > MaxCheckpointBytes {
+			t.Fatalf("Parse(%q) = %+v: negative steps or an oversized checkpoint", line, got)
 		}
 		if got.Kind != KindProgress || !utf8.ValidString(got.Message) {
 			return
@@ -80,4 +87,24 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip of %q changed the steps: %+v, then %+v", line, got, again)
 		}
 	})
+}
+
+func TestParseFileLine(t *testing.T) {
+	cases := []struct {
+		line   string
+		want   Line
+		wantOK bool
+	}{
+		{line: "50/100\n", want: Line{Kind: KindProgress, Current: 50, Total: 100}, wantOK: true},
+		{line: "7/10 halfway", want: Line{Kind: KindProgress, Current: 7, Total: 10, Message: "halfway"}, wantOK: true},
+		{line: "::progress 3/4 protocol line", want: Line{Kind: KindProgress, Current: 3, Total: 4, Message: "protocol line"}, wantOK: true},
+		{line: "half"},
+		{line: "-1/10"},
+	}
+	for _, tc := range cases {
+		got, ok := ParseFileLine(tc.line)
+		if ok != tc.wantOK || got != tc.want {
+			t.Errorf("ParseFileLine(%q) = %+v, %v; want %+v, %v", tc.line, got, ok, tc.want, tc.wantOK)
+		}
+	}
 }

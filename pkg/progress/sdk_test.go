@@ -2,6 +2,7 @@ package progress
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -11,6 +12,7 @@ func TestReporter(t *testing.T) {
 	steps := []func() error{
 		func() error { return r.Report(3, 10, "copying\nfiles") },
 		func() error { return r.Report(4, 0, "") },
+		func() error { return r.Checkpoint(`{"next": 4}`) },
 		func() error { return r.Result(`{"files": 10}`) },
 	}
 	for _, step := range steps {
@@ -18,11 +20,14 @@ func TestReporter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := "::progress 3/10 copying files\n::progress 4\n::result {\"files\": 10}\n"
+	want := "::progress 3/10 copying files\n::progress 4\n::checkpoint {\"next\": 4}\n::result {\"files\": 10}\n"
 	if out.String() != want {
 		t.Errorf("printed %q, want %q", out.String(), want)
 	}
 	if err := r.Report(-1, 10, ""); err == nil {
 		t.Error("Report(-1, 10) succeeded, want an error")
+	}
+	if err := r.Checkpoint(strings.Repeat("x", MaxCheckpointBytes+1)); err == nil {
+		t.Error("an oversized checkpoint was accepted, want an error")
 	}
 }

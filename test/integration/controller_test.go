@@ -79,6 +79,11 @@ func TestJobStatusDrivesPhaseAndConditions(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	g.Expect(strings.Fields(lines[0])).To(gomega.Equal([]string{"NAME", "PHASE", "PROGRESS", "MESSAGE", "AGE"}))
 	g.Expect(lines[1]).To(gomega.MatchRegexp(`^resize\s+Succeeded\s+25/25 \(100%\)\s+Resized cat.jpg\s+\d+s$`))
+
+	out, err = kubectl(ns, "get", "longtasks", "-o", "wide").CombinedOutput()
+	g.Expect(err).NotTo(gomega.HaveOccurred(), string(out))
+	header := strings.Fields(strings.SplitN(string(out), "\n", 2)[0])
+	g.Expect(header).To(gomega.Equal([]string{"NAME", "PHASE", "PROGRESS", "MESSAGE", "AGE", "ETA", "RATE", "ATTEMPTS", "JOB"}))
 }
 
 func TestFailedTaskSaysWhy(t *testing.T) {

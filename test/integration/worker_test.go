@@ -12,6 +12,7 @@ import (
 
 	"github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -192,4 +193,39 @@ func watchUntilFinished(w watch.Interface) []observed {
 		}
 	}
 	return events
+}
+
+// recordProgress watches a task and returns a function that stops watching and returns every progress
+// the watch saw, in order, once for each change. Each worker write changes the progress it carries (its
+// update time or steps), so in tests whose reports all differ this counts the worker's writes.
+func recordProgress(t *testing.T, task *longtaskv1.LongTask) func() []longtaskv1.Progress {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w, err := k8sClient.Watch(ctx, &longtaskv1.LongTaskList{}, client.InNamespace(task.Namespace),
+		client.MatchingFields{"metadata.name": task.Name})
+	if err != nil {
+		cancel()
+		t.Fatalf("watching the task: %v", err)
+	}
+	done := make(chan []longtaskv1.Progress, 1)
+	go func() {
+		var seen []longtaskv1.Progress
+		for event := range w.ResultChan() {
+			got, ok := event.Object.(*longtaskv1.LongTask)
+			if !ok || got.Status.Progress == nil {
+				continue
+			}
+			if n := len(seen); n == 0 || !equality.Semantic.DeepEqual(seen[n-1], *got.Status.Progress) {
+				seen = append(seen, *got.Status.Progress)
+			}
+		}
+		done <- seen
+	}()
+	return func() []longtaskv1.Progress {
+		// Let the last writes arrive before the watch is stopped.
+		time.Sleep(500 * time.Millisecond)
+		cancel()
+		w.Stop()
+		return <-done
+	}
 }

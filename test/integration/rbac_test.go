@@ -1,0 +1,111 @@
+package integration
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/onsi/gomega"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	testutil "github.com/longtask-dev/longtask/internal/testing"
+)
+
+// workerToken returns a token of the ServiceAccount the task's pod runs as, as the kubelet would mount it.
+func workerToken(t *testing.T, namespace, serviceAccount string) string {
+	t.Helper()
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: serviceAccount, Namespace: namespace}}
+	request := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}
+	gomega.NewWithT(t).Eventually(func() error {
+		return k8sClient.SubResource("token").Create(context.Background(), sa, request)
+	}, timeout, interval).Should(gomega.Succeed(), "the controller did not create the worker's ServiceAccount")
+	return request.Status.Token
+}
+
+func TestWorkerCredentialsReachOnlyItsOwnTask(t *testing.T) {
+	ns := newNamespace(t)
+	own := testutil.MakeLongTask("own", ns).Obj()
+	other := testutil.MakeLongTask("other", ns).Obj()
+	create(t, own)
+	create(t, other)
+	job := waitForJob(t, own)
+	waitForJob(t, other)
+	serviceAccount := job.Spec.Template.Spec.ServiceAccountName
+
+	workerConfig := rest.CopyConfig(restConfig)
+	workerConfig.CertData, workerConfig.KeyData = nil, nil
+	workerConfig.BearerToken = workerToken(t, ns, serviceAccount)
+	worker, err := client.New(workerConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	patch := client.RawPatch(types.MergePatchType, []byte(`{"status":{"progress":{"current":1,"percent":0,"summary":"1"}}}`))
+
+	// Allowed: what the worker does.
+	if err := worker.Get(ctx, client.ObjectKeyFromObject(own), &longtaskv1.LongTask{}); err != nil {
+		t.Errorf("reading its own LongTask: %v, want success", err)
+	}
+	if err := worker.Status().Patch(ctx, own.DeepCopy(), patch); err != nil {
+		t.Errorf("patching its own LongTask's status: %v, want success", err)
+	}
+
+	// Forbidden: everything else.
+	forbidden := map[string]error{
+		"patch another task's status": worker.Status().Patch(ctx, other.DeepCopy(), patch),
+		"read another task":           worker.Get(ctx, client.ObjectKeyFromObject(other), &longtaskv1.LongTask{}),
+		"patch its own spec":          worker.Patch(ctx, own.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancel":true}}`))),
+		"delete its own task":         worker.Delete(ctx, own.DeepCopy()),
+		"list tasks":                  worker.List(ctx, &longtaskv1.LongTaskList{}, client.InNamespace(ns)),
+		"list secrets":                worker.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)),
+		"list pods":                   worker.List(ctx, &corev1.PodList{}, client.InNamespace(ns)),
+	}
+	for what, err := range forbidden {
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("the worker's token could %s: got %v, want 403 Forbidden", what, err)
+		}
+	}
+}
+
+func TestWorkerReportsWithItsOwnToken(t *testing.T) {
+	ns := newNamespace(t)
+	task := testutil.MakeLongTask("token", ns).Command("longtask-worker", "demo", "--steps", "3", "--max-delay", "10ms").Obj()
+	create(t, task)
+	job := waitForJob(t, task)
+
+	// The kubeconfig the worker gets here holds only the task's ServiceAccount token, as in the pod.
+	config := clientcmdapi.NewConfig()
+	config.Clusters["test"] = &clientcmdapi.Cluster{Server: restConfig.Host, CertificateAuthorityData: restConfig.CAData}
+	config.AuthInfos["worker"] = &clientcmdapi.AuthInfo{Token: workerToken(t, ns, job.Spec.Template.Spec.ServiceAccountName)}
+	config.Contexts["worker"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "worker"}
+	config.CurrentContext = "worker"
+	path := filepath.Join(t.TempDir(), "worker-kubeconfig")
+	if err := clientcmd.WriteToFile(*config, path); err != nil {
+		t.Fatal(err)
+	}
+
+	cmd := taskContainerCommand(t, job)
+	for i, env := range cmd.Env {
+		if env == "KUBECONFIG="+kubeconfig {
+			cmd.Env[i] = "KUBECONFIG=" + path
+		}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("the worker failed: %v\n%s", err, out)
+	}
+	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+		g.Expect(got.Status.Progress).NotTo(gomega.BeNil())
+		g.Expect(got.Status.Progress.Summary).To(gomega.Equal("3/3 (100%)"))
+		g.Expect(got.Status.Result).To(gomega.Equal(`{"steps": 3}`))
+	})
+}
