@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -160,34 +161,51 @@ func completeProgress(status *longtaskv1.LongTaskStatus, now time.Time) {
 	p.UpdateTime = &metav1.Time{Time: now}
 }
 
-// failure says why the Job failed, from its Failed condition and the task container of its last failed pod.
+// failure says why the Job failed: from its Failed condition, and from the task container of its last
+// failed pod, whose termination message the worker wrote (or, if it could not, the kubelet filled with the
+// last lines of output).
 func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Failure {
-	cond := findJobCondition(job, batchv1.JobFailed)
 	f := &longtaskv1.Failure{Reason: ReasonTaskFailed, Message: "The task failed"}
-	if cond != nil && cond.Reason != batchv1.JobReasonBackoffLimitExceeded && cond.Reason != "" {
-		f.Reason = cond.Reason
-	}
-	if cond != nil && cond.Message != "" {
-		f.Message = cond.Message
+	cond := findJobCondition(job, batchv1.JobFailed)
+	jobReason := cond != nil && cond.Reason != "" && cond.Reason != batchv1.JobReasonBackoffLimitExceeded
+	if jobReason {
+		// The Job stopped the task for a reason of its own, such as its deadline.
+		f.Reason, f.Message = cond.Reason, cond.Message
 	}
 
 	terminated := lastTermination(pods)
+	if terminated == nil {
+		return f
+	}
+	f.ExitCode = ptr.To(terminated.ExitCode)
+	var worker longtaskv1.TerminationMessage
+	fromWorker := json.Unmarshal([]byte(terminated.Message), &worker) == nil && worker.Reason != ""
+	if fromWorker {
+		f.Output = tail(worker.Output, longtaskv1.MaxOutputBytes)
+	} else {
+		f.Output = tail(terminated.Message, longtaskv1.MaxOutputBytes)
+	}
 	switch {
-	case terminated == nil:
+	case jobReason:
 	case terminated.Reason == "OOMKilled":
 		f.Reason = ReasonOOMKilled
 		f.Message = fmt.Sprintf("The task ran out of memory and was killed (exit code %d)", terminated.ExitCode)
-	case f.Reason == ReasonTaskFailed:
+	case fromWorker && worker.Reason != longtaskv1.TerminationReasonExited:
+		f.Reason, f.Message = worker.Reason, capitalize(worker.Message)
+	default:
 		f.Message = fmt.Sprintf("The task exited with code %d", terminated.ExitCode)
 		if attempts > 1 {
 			f.Message += fmt.Sprintf(" in its last attempt of %d", attempts)
 		}
 	}
-	if terminated != nil {
-		f.ExitCode = ptr.To(terminated.ExitCode)
-		f.Output = tail(terminated.Message, longtaskv1.MaxOutputBytes)
-	}
 	return f
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // lastTermination returns how the task container of the most recently finished pod ended.

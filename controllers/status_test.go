@@ -119,7 +119,8 @@ func TestComputeStatus(t *testing.T) {
 			task: testutil.MakeLongTask("resize", "photos").Retries(1).Progress(3, 25, "").Obj(),
 			job:  job().Started(started).Failed(now, "BackoffLimitExceeded", "Job has reached the specified backoff limit", 2).Obj(),
 			pods: []corev1.Pod{
-				*testutil.TerminatedPod("resize-b", "photos", "resize", 3, "Error", "the program exited with code 3\nno space left\n", now.Add(-time.Second)),
+				*testutil.TerminatedPod("resize-b", "photos", "resize", 3, "Error",
+					`{"reason":"TaskFailed","message":"the program exited with code 3","output":"copying\nno space left\n"}`, now.Add(-time.Second)),
 				*testutil.TerminatedPod("resize-a", "photos", "resize", 1, "Error", "first attempt", now.Add(-time.Minute)),
 			},
 			want: longtaskv1.LongTaskStatus{
@@ -131,7 +132,7 @@ func TestComputeStatus(t *testing.T) {
 				Progress:       &longtaskv1.Progress{Current: 3, Total: 25, Percent: 12, Summary: "3/25 (12%)"},
 				Failure: &longtaskv1.Failure{
 					Reason: ReasonTaskFailed, Message: "The task exited with code 3 in its last attempt of 2",
-					ExitCode: ptr.To[int32](3), Output: "the program exited with code 3\nno space left",
+					ExitCode: ptr.To[int32](3), Output: "copying\nno space left",
 				},
 				Conditions: []metav1.Condition{
 					cond("Running", "False", ReasonTaskFailed),
@@ -152,6 +153,24 @@ func TestComputeStatus(t *testing.T) {
 				Conditions: []metav1.Condition{
 					cond("Running", "False", "DeadlineExceeded"),
 					cond("Failed", "True", "DeadlineExceeded"),
+				},
+			},
+		},
+		"command not found, as the worker said": {
+			task: testutil.MakeLongTask("resize", "photos").Obj(),
+			job:  job().Started(started).Failed(now, "BackoffLimitExceeded", "Job has reached the specified backoff limit", 1).Obj(),
+			pods: []corev1.Pod{*testutil.TerminatedPod("resize-a", "photos", "resize", 127, "Error",
+				`{"reason":"CommandNotFound","message":"command not found: resize"}`, now)},
+			want: longtaskv1.LongTaskStatus{
+				Phase:          longtaskv1.PhaseFailed,
+				JobName:        "resize",
+				Attempts:       1,
+				StartTime:      at(started),
+				CompletionTime: at(now),
+				Failure:        &longtaskv1.Failure{Reason: "CommandNotFound", Message: "Command not found: resize", ExitCode: ptr.To[int32](127)},
+				Conditions: []metav1.Condition{
+					cond("Running", "False", "CommandNotFound"),
+					cond("Failed", "True", "CommandNotFound"),
 				},
 			},
 		},

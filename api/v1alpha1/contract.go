@@ -65,6 +65,26 @@ const (
 	MaxCheckpointBytes = 4 * 1024
 )
 
+// TerminationMessage is what the worker writes to its container's termination log when the task's
+// program fails; the controller reads it from the pod's status into status.failure.
+type TerminationMessage struct {
+	// Reason is one of the TerminationReason words.
+	Reason string `json:"reason"`
+	// Message says what happened.
+	Message string `json:"message"`
+	// Output is the last lines the program printed.
+	Output string `json:"output,omitempty"`
+}
+
+// Why a task's program ended, as the worker saw it.
+const (
+	TerminationReasonExited             = "TaskFailed"
+	TerminationReasonKilled             = "Killed"
+	TerminationReasonOOMKilled          = "OOMKilled"
+	TerminationReasonCommandNotFound    = "CommandNotFound"
+	TerminationReasonCommandNotRunnable = "CommandNotRunnable"
+)
+
 // Percent is how far current is towards total, from 0 to 100; 0 when the total is unknown.
 func Percent(current, total int64) int32 {
 	switch {

@@ -84,14 +84,16 @@ func TestRunnerPassesLongLinesThrough(t *testing.T) {
 
 func TestRunnerReportsHowTheProgramEnded(t *testing.T) {
 	cases := map[string]struct {
-		args     []string
-		wantCode int
-		wantText string
+		args       []string
+		wantCode   int
+		wantReason string
+		wantText   string
 	}{
-		"exit code":         {args: []string{"sh", "-c", "exit 3"}, wantCode: 3, wantText: "exited with code 3"},
-		"killed by signal":  {args: []string{"sh", "-c", "kill -9 $$"}, wantCode: 137, wantText: "killed by signal 9"},
-		"command not found": {args: []string{"no-such-program-longtask"}, wantCode: 127, wantText: "command not found: no-such-program-longtask"},
-		"empty command":     {args: []string{""}, wantCode: 127, wantText: "command is empty"},
+		"exit code":         {args: []string{"sh", "-c", "exit 3"}, wantCode: 3, wantReason: "TaskFailed", wantText: "exited with code 3"},
+		"killed by signal":  {args: []string{"sh", "-c", "kill -9 $$"}, wantCode: 137, wantReason: "Killed", wantText: "killed by signal 9"},
+		"command not found": {args: []string{"no-such-program-longtask"}, wantCode: 127, wantReason: "CommandNotFound", wantText: "command not found: no-such-program-longtask"},
+		"empty command":     {args: []string{""}, wantCode: 127, wantReason: "CommandNotFound", wantText: "command is empty"},
+		"not a program":     {args: []string{"/dev/null"}, wantCode: 126, wantReason: "CommandNotRunnable", wantText: "cannot be run"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -101,8 +103,8 @@ func TestRunnerReportsHowTheProgramEnded(t *testing.T) {
 			if !errors.As(err, &exit) {
 				t.Fatalf("Run returned %v, want an *ExitError", err)
 			}
-			if exit.Code != tc.wantCode || !strings.Contains(exit.Reason, tc.wantText) {
-				t.Errorf("got code %d %q, want code %d and %q", exit.Code, exit.Reason, tc.wantCode, tc.wantText)
+			if exit.Code != tc.wantCode || exit.Reason != tc.wantReason || !strings.Contains(exit.Message, tc.wantText) {
+				t.Errorf("got code %d %s %q, want code %d %s and %q", exit.Code, exit.Reason, exit.Message, tc.wantCode, tc.wantReason, tc.wantText)
 			}
 		})
 	}

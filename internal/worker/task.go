@@ -155,9 +155,9 @@ func RunTask(args []string, cfg Config, inTask bool, stdout, stderr io.Writer) i
 	if !errors.As(runErr, &exit) {
 		return 0
 	}
-	logf("%s", exit.Reason)
+	logf("%s", exit.Message)
 	if inTask {
-		writeTerminationMessage(cfg.TerminationLog, exit.Reason+"\n"+runner.Tail())
+		writeTerminationMessage(cfg.TerminationLog, longtaskv1.TerminationMessage{Reason: exit.Reason, Message: exit.Message, Output: runner.Tail()})
 	}
 	return exit.Code
 }
@@ -232,13 +232,15 @@ func oomKills(path string) (int64, bool) {
 // writeTerminationMessage tells the controller, through the pod's status, why the task failed. The
 // kubelet creates the file before the container starts; outside a pod it does not exist and nothing is
 // written.
-func writeTerminationMessage(path, message string) {
+func writeTerminationMessage(path string, message longtaskv1.TerminationMessage) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
 		return
 	}
 	defer f.Close()
-	_, _ = io.WriteString(f, tailBytes(message, longtaskv1.MaxOutputBytes))
+	// The kubelet keeps at most 4 KiB of a termination message; the output's end is what matters.
+	message.Output = tailBytes(message.Output, longtaskv1.MaxOutputBytes-len(message.Message)-200)
+	_ = json.NewEncoder(f).Encode(message)
 }
 
 // tailBytes keeps the end of s, which holds the most recent output.

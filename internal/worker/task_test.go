@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"k8s.io/apimachinery/pkg/types"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -70,17 +73,24 @@ func TestTerminationMessageIsWrittenOnlyWhereTheKubeletCreatedTheFile(t *testing
 	if err := os.WriteFile(existing, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	writeTerminationMessage(existing, "the program exited with code 3\n"+strings.Repeat("x", 10000))
-	got, err := os.ReadFile(existing)
+	writeTerminationMessage(existing, longtaskv1.TerminationMessage{
+		Reason: "TaskFailed", Message: "the program exited with code 3", Output: strings.Repeat("x", 10000) + "last line\n",
+	})
+	data, err := os.ReadFile(existing)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 4096 || !strings.HasSuffix(string(got), "xxx") {
-		t.Errorf("termination message of %d bytes, want the last 4096", len(got))
+	var got longtaskv1.TerminationMessage
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatalf("the termination message is not the contract's JSON: %v\n%s", err, data)
+	}
+	if len(data) > 4096 || got.Reason != "TaskFailed" || !strings.HasSuffix(got.Output, "last line\n") {
+		t.Errorf("termination message of %d bytes with reason %q and output ending %q; want at most 4096 bytes keeping the reason and the end of the output",
+			len(data), got.Reason, got.Output[max(0, len(got.Output)-20):])
 	}
 
 	missing := filepath.Join(dir, "not-in-a-pod")
-	writeTerminationMessage(missing, "message")
+	writeTerminationMessage(missing, longtaskv1.TerminationMessage{Message: "message"})
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Errorf("a termination log was created outside a pod: %v", err)
 	}
