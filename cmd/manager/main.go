@@ -78,3 +78,4 @@ func main() {
 
 // The controller's RBAC beyond what its markers in controllers/ say: leader election.
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=longtask-system
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=longtask-system
