@@ -97,7 +97,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 func (c *Cluster) Kubeconfig() string { return filepath.Join(c.opts.StateDir, "kubeconfig") }
 
 // APIServerURL is where the API server listens.
-func (c *Cluster) APIServerURL() string { return fmt.Sprintf("https://127.0.0.1:%d", c.ports.APIServer) }
+func (c *Cluster) APIServerURL() string {
+	return fmt.Sprintf("https://127.0.0.1:%d", c.ports.APIServer)
+}
 
 // APIServerPort is the API server's port on 127.0.0.1.
 func (c *Cluster) APIServerPort() int { return c.ports.APIServer }
@@ -107,7 +109,9 @@ func (c *Cluster) CAFile() string { return c.certs.path("ca.crt") }
 
 // AdminCert returns the admin client certificate and key files, which the API server also presents to
 // the local node when it asks for logs.
-func (c *Cluster) AdminCert() (string, string) { return c.certs.path("admin.crt"), c.certs.path("admin.key") }
+func (c *Cluster) AdminCert() (string, string) {
+	return c.certs.path("admin.crt"), c.certs.path("admin.key")
+}
 
 // LogFile is where a component's output goes.
 func (c *Cluster) LogFile(component string) string {
@@ -319,4 +323,3 @@ func (c *Cluster) logf(format string, a ...any) {
 		fmt.Fprintf(c.opts.Log, "localcluster: "+format+"\n", a...)
 	}
 }
-
