@@ -37,8 +37,24 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: test
-test: manifests generate vet controlplane ## Run unit and integration tests against a real kube-apiserver and etcd.
+test: manifests generate vet controlplane ## Run unit, integration (real kube-apiserver and etcd) and end-to-end tests.
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./... -count=1
+	$(MAKE) test-e2e
+
+.PHONY: test-e2e
+test-e2e: build controlplane localcluster ## Run the end-to-end tests through a local cluster (needs root for mount namespaces).
+	go test -tags e2e ./test/e2e/ -count=1 -v -timeout 20m
+
+.PHONY: dev
+dev: build controlplane localcluster ## Start a local cluster with the operator and a sample task; Ctrl-C stops it.
+	$(LOCALBIN)/localcluster up --state-dir $(LOCALBIN)/dev --k8s-bin $(KUBEBUILDER_ASSETS) \
+		--image ghcr.io/longtask-dev/longtask-manager:latest=$(LOCALBIN)/manager \
+		--image ghcr.io/longtask-dev/longtask-worker:latest=$(LOCALBIN)/longtask-worker \
+		--deploy config/default --apply config/samples/demo.yaml
+
+.PHONY: dev-clean
+dev-clean: ## Forget the local cluster's state.
+	rm -rf $(LOCALBIN)/dev
 
 .PHONY: test-unit
 test-unit: ## Run only the unit tests (no control plane).
@@ -78,6 +94,10 @@ deploy: manifests ## Deploy the manager with config/default.
 	kubectl apply --server-side -k config/default
 
 ##@ Dependencies
+
+.PHONY: localcluster
+localcluster: ## Build the local cluster tool into bin/.
+	go build -o $(LOCALBIN)/localcluster ./hack/localcluster
 
 .PHONY: controlplane
 controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kube-scheduler (cached per version).

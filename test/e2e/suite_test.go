@@ -1,0 +1,180 @@
+//go:build e2e
+
+// Package e2e tests LongTask end to end, through a real cluster: hack/localcluster's control plane (with
+// the real Job controller, garbage collector and service account controllers) and local node, with the
+// operator deployed from config/default and driven with kubectl as a user types it. Run it with
+// `make test-e2e`, which builds what it needs.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	managerImage = "ghcr.io/longtask-dev/longtask-manager:latest"
+	workerImage  = "ghcr.io/longtask-dev/longtask-worker:latest"
+	// waitTimeout bounds each kubectl wait; the tasks here take seconds.
+	waitTimeout = "180s"
+)
+
+var (
+	root     = filepath.Join("..", "..")
+	stateDir string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	bin := filepath.Join(root, "bin")
+	for _, b := range []string{"manager", "longtask-worker", "localcluster", "k8s/kube-apiserver"} {
+		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: %s is missing: run `make test-e2e`, which builds it\n", filepath.Join(bin, b))
+			return 1
+		}
+	}
+	var err error
+	if stateDir, err = os.MkdirTemp("", "longtask-e2e-"); err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(stateDir)
+
+	cluster := exec.Command(filepath.Join(bin, "localcluster"), "up",
+		"--state-dir", stateDir, "--k8s-bin", filepath.Join(bin, "k8s"),
+		"--image", managerImage+"="+filepath.Join(bin, "manager"),
+		"--image", workerImage+"="+filepath.Join(bin, "longtask-worker"),
+		"--deploy", filepath.Join(root, "config", "default"))
+	clusterLog, err := os.Create(filepath.Join(stateDir, "localcluster.log"))
+	if err != nil {
+		panic(err)
+	}
+	cluster.Stdout, cluster.Stderr = clusterLog, clusterLog
+	if err := cluster.Start(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: starting the local cluster: %v\n", err)
+		return 1
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cluster.Wait() }()
+	defer func() {
+		_ = cluster.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(30 * time.Second):
+			_ = cluster.Process.Kill()
+		}
+	}()
+
+	if err := waitReady(exited); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: the local cluster did not come up: %v\n", err)
+		printLogs()
+		return 1
+	}
+	os.Setenv("KUBECONFIG", filepath.Join(stateDir, "kubeconfig"))
+	code := m.Run()
+	if code != 0 {
+		printLogs()
+	}
+	return code
+}
+
+// waitReady waits for localcluster to say the cluster is up and the operator deployed.
+func waitReady(exited <-chan error) error {
+	deadline := time.After(5 * time.Minute)
+	for {
+		if _, err := os.Stat(filepath.Join(stateDir, "ready")); err == nil {
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("localcluster exited: %v", err)
+		case <-deadline:
+			return errors.New("timed out after 5 minutes")
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// printLogs prints the end of every component's log, the local node's pod logs and the manager's log.
+func printLogs() {
+	files, _ := filepath.Glob(filepath.Join(stateDir, "logs", "*.log"))
+	pods, _ := filepath.Glob(filepath.Join(stateDir, "node", "pods", "*", "logs", "*.log"))
+	files = append(append([]string{filepath.Join(stateDir, "localcluster.log")}, files...), pods...)
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		fmt.Fprintf(os.Stderr, "\n===== %s (last %d lines) =====\n%s\n", f, min(len(lines), 40), strings.Join(lines[max(0, len(lines)-40):], "\n"))
+	}
+}
+
+// kubectl runs kubectl in a namespace and returns its output, failing the test on error.
+func kubectl(t *testing.T, namespace string, args ...string) string {
+	t.Helper()
+	out, err := kubectlCmd(namespace, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func kubectlCmd(namespace string, args ...string) *exec.Cmd {
+	if namespace != "" {
+		args = append([]string{"--namespace", namespace}, args...)
+	}
+	return exec.Command("kubectl", args...)
+}
+
+// newNamespace creates a namespace for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("e2e-%s-%d", strings.ToLower(strings.TrimPrefix(t.Name(), "Test"))[:min(20, len(t.Name())-4)], time.Now().UnixNano()%100000)
+	kubectl(t, "", "create", "namespace", name)
+	return name
+}
+
+// sample is the path of a sample manifest.
+func sample(name string) string {
+	return filepath.Join(root, "config", "samples", name+".yaml")
+}
+
+// jsonpath reads one field of a LongTask.
+func jsonpath(t *testing.T, ns, task, path string) string {
+	t.Helper()
+	return kubectl(t, ns, "get", "longtask", task, "-o", "jsonpath={"+path+"}")
+}
+
+// watchLines runs `kubectl get longtasks -w` and sends each line it prints, until ctx ends.
+func watchLines(ctx context.Context, t *testing.T, ns string) <-chan string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, "kubectl", "--namespace", ns, "get", "longtasks", "-w")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1000)
+	go func() {
+		defer close(lines)
+		scanner := bufio.NewScanner(out)
+		for scanner.Scan() {
+			lines <- scanner.Text()
+		}
+		_ = cmd.Wait()
+	}()
+	return lines
+}
