@@ -21,8 +21,10 @@ all: build
 
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRD and RBAC from the markers in api/ and controllers/.
-	$(CONTROLLER_GEN) rbac:roleName=longtask-manager crd:generateEmbeddedObjectMeta=true paths="./..." \
+	$(CONTROLLER_GEN) rbac:roleName=longtask-manager crd:generateEmbeddedObjectMeta=true \
+		paths="./api/..." paths="./controllers/..." paths="./cmd/manager/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=longtask-ui paths="./cmd/ui/..." output:rbac:artifacts:config=config/ui/rbac
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy code from the API types.
@@ -37,7 +39,7 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: test
-test: manifests generate vet controlplane ## Run unit, integration (real kube-apiserver and etcd) and end-to-end tests.
+test: manifests generate vet controlplane chromium ## Run unit, integration (real kube-apiserver and etcd, real browser) and end-to-end tests.
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./... -count=1
 	$(MAKE) test-e2e
 
@@ -50,7 +52,9 @@ dev: build controlplane localcluster ## Start a local cluster with the operator 
 	$(LOCALBIN)/localcluster up --state-dir $(LOCALBIN)/dev --k8s-bin $(KUBEBUILDER_ASSETS) \
 		--image ghcr.io/longtask-dev/longtask-manager:latest=$(LOCALBIN)/manager \
 		--image ghcr.io/longtask-dev/longtask-worker:latest=$(LOCALBIN)/longtask-worker \
-		--deploy config/default --apply config/samples/demo.yaml
+		--image ghcr.io/longtask-dev/longtask-ui:latest=$(LOCALBIN)/ui \
+		--deploy config/default --apply config/samples/demo.yaml \
+		--say 'Open the UI at http://127.0.0.1:8090/'
 
 .PHONY: dev-clean
 dev-clean: ## Forget the local cluster's state.
@@ -71,9 +75,10 @@ bench: ## Run the benchmarks.
 ##@ Build
 
 .PHONY: build
-build: manifests generate ## Build the manager and worker binaries into bin/.
+build: manifests generate ## Build the manager, worker and UI binaries into bin/.
 	go build -o $(LOCALBIN)/manager ./cmd/manager
 	go build -o $(LOCALBIN)/longtask-worker ./cmd/worker
+	go build -o $(LOCALBIN)/ui ./cmd/ui
 
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster in ~/.kube/config.
@@ -94,6 +99,10 @@ deploy: manifests ## Deploy the manager with config/default.
 	kubectl apply --server-side -k config/default
 
 ##@ Dependencies
+
+.PHONY: chromium
+chromium: ## Install Debian's Chromium for the browser tests, if it is missing.
+	hack/ensure-chromium.sh
 
 .PHONY: localcluster
 localcluster: ## Build the local cluster tool into bin/.

@@ -48,20 +48,29 @@ func main() {
 		images[image] = abs
 		return err
 	})
-	var deploy, apply []string
+	var deploy, apply, say []string
 	fs.Func("deploy", "kustomize directory to apply once the cluster is up, waiting for its Deployments (repeatable)", func(s string) error { deploy = append(deploy, s); return nil })
 	fs.Func("apply", "manifest to apply after the deployments (repeatable)", func(s string) error { apply = append(apply, s); return nil })
+	fs.Func("say", "a line to print with the instructions once the cluster is up (repeatable)", func(s string) error { say = append(say, s); return nil })
 	_ = fs.Parse(os.Args[2:])
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := up(ctx, *stateDir, *binDir, images, deploy, apply); err != nil {
+	if err := up(ctx, *stateDir, *binDir, images, deploy, apply, say); err != nil {
 		fmt.Fprintf(os.Stderr, "localcluster: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func up(ctx context.Context, stateDir, binDir string, images map[string]string, deploy, apply []string) error {
+func sayLines(lines []string) string {
+	var b strings.Builder
+	for _, line := range lines {
+		b.WriteString("\n  " + line + "\n")
+	}
+	return b.String()
+}
+
+func up(ctx context.Context, stateDir, binDir string, images map[string]string, deploy, apply, say []string) error {
 	stateDir, err := filepath.Abs(stateDir)
 	if err != nil {
 		return err
@@ -129,9 +138,9 @@ The cluster is up. In another terminal:
 
   export KUBECONFIG=%s
   kubectl get longtasks -w
-
+%s
 Component logs are in %s. Press Ctrl-C to stop; the state is kept, so the next start resumes.
-`, cluster.Kubeconfig(), filepath.Join(stateDir, "logs"))
+`, cluster.Kubeconfig(), sayLines(say), filepath.Join(stateDir, "logs"))
 
 	select {
 	case <-ctx.Done():

@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -47,6 +49,20 @@ func TestDemoSampleGoesFromZeroTo100Percent(t *testing.T) {
 	kubectl(t, ns, "wait", "--for=condition=Succeeded", "longtask/demo", "--timeout="+waitTimeout)
 	if got := jsonpath(t, ns, "demo", ".status.result"); got != `{"steps": 25}` {
 		t.Errorf("result %q, want {\"steps\": 25}", got)
+	}
+
+	// The deployed UI, running on the local node with its own RBAC, shows the finished task.
+	resp, err := http.Get(uiURL + "/api/tasks/" + ns + "/demo")
+	if err != nil {
+		t.Fatalf("asking the UI: %v", err)
+	}
+	defer resp.Body.Close()
+	var shown struct {
+		Phase  string `json:"phase"`
+		Result string `json:"result"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&shown); err != nil || shown.Phase != "Succeeded" || shown.Result != `{"steps": 25}` {
+		t.Errorf("the UI shows %+v (%v), want the succeeded task and its result", shown, err)
 	}
 
 	// The worker ran with the per-task account the deployed controller made, and that account reaches

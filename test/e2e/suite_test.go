@@ -23,6 +23,9 @@ import (
 const (
 	managerImage = "ghcr.io/longtask-dev/longtask-manager:latest"
 	workerImage  = "ghcr.io/longtask-dev/longtask-worker:latest"
+	uiImage      = "ghcr.io/longtask-dev/longtask-ui:latest"
+	// uiURL is where the deployed UI listens: pods share the host's network on the local node.
+	uiURL = "http://127.0.0.1:8090"
 	// waitTimeout bounds each kubectl wait; the tasks here take seconds.
 	waitTimeout = "180s"
 )
@@ -38,7 +41,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	bin := filepath.Join(root, "bin")
-	for _, b := range []string{"manager", "longtask-worker", "localcluster", "k8s/kube-apiserver"} {
+	for _, b := range []string{"manager", "longtask-worker", "ui", "localcluster", "k8s/kube-apiserver"} {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: %s is missing: run `make test-e2e`, which builds it\n", filepath.Join(bin, b))
 			return 1
@@ -54,6 +57,7 @@ func run(m *testing.M) int {
 		"--state-dir", stateDir, "--k8s-bin", filepath.Join(bin, "k8s"),
 		"--image", managerImage+"="+filepath.Join(bin, "manager"),
 		"--image", workerImage+"="+filepath.Join(bin, "longtask-worker"),
+		"--image", uiImage+"="+filepath.Join(bin, "ui"),
 		"--deploy", filepath.Join(root, "config", "default"))
 	clusterLog, err := os.Create(filepath.Join(stateDir, "localcluster.log"))
 	if err != nil {

@@ -1,0 +1,65 @@
+package ui
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/duration"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+// taskView is a LongTask as the pages and the JSON API show it.
+type taskView struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	Phase     string `json:"phase"`
+	Finished  bool   `json:"finished"`
+	Cancel    bool   `json:"cancelRequested"`
+	Age       string `json:"age"`
+	Attempts  int32  `json:"attempts"`
+
+	Current int64 `json:"current"`
+	Total   int64 `json:"total"`
+	Percent int32 `json:"percent"`
+	// Indeterminate is true while the total is unknown: the bar moves without saying how far.
+	Indeterminate bool   `json:"indeterminate"`
+	Summary       string `json:"summary"`
+	Message       string `json:"message"`
+	Rate          string `json:"rate"`
+	Remaining     string `json:"remaining"`
+
+	Result  string              `json:"result"`
+	Failure *longtaskv1.Failure `json:"failure,omitempty"`
+	// ExitNote tells the exit code of a failure whose message does not already.
+	ExitNote string `json:"exitNote,omitempty"`
+}
+
+func newTaskView(task *longtaskv1.LongTask, now time.Time) taskView {
+	v := taskView{
+		Namespace: task.Namespace,
+		Name:      task.Name,
+		Phase:     string(task.Status.Phase),
+		Finished:  task.Status.Phase.Finished(),
+		Cancel:    task.Spec.Cancel,
+		Age:       duration.HumanDuration(now.Sub(task.CreationTimestamp.Time)),
+		Attempts:  task.Status.Attempts,
+		Result:    task.Status.Result,
+		Failure:   task.Status.Failure,
+	}
+	if v.Phase == "" {
+		v.Phase = string(longtaskv1.PhasePending)
+	}
+	if p := task.Status.Progress; p != nil {
+		v.Current, v.Total, v.Percent = p.Current, p.Total, p.Percent
+		v.Summary, v.Message, v.Rate, v.Remaining = p.Summary, p.Message, p.Rate, p.Remaining
+	}
+	v.Indeterminate = v.Total <= 0 && !v.Finished
+	if f := v.Failure; f != nil && f.ExitCode != nil {
+		if code := strconv.Itoa(int(*f.ExitCode)); !strings.Contains(f.Message, "code "+code) {
+			v.ExitNote = " (exit code " + code + ")"
+		}
+	}
+	return v
+}

@@ -1,0 +1,238 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/onsi/gomega"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	testutil "github.com/longtask-dev/longtask/internal/testing"
+	"github.com/longtask-dev/longtask/internal/ui"
+)
+
+var (
+	browserOnce    sync.Once
+	browserContext context.Context
+	browserErr     error
+)
+
+// browser starts one headless Chromium for all the UI tests and returns a new tab in it.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	browserOnce.Do(func() {
+		path, err := exec.LookPath("chromium")
+		if err != nil {
+			browserErr = fmt.Errorf("the UI tests need Chromium (make test installs it: apt-get install -y chromium): %w", err)
+			return
+		}
+		dir, err := os.MkdirTemp("", "longtask-chromium-")
+		if err != nil {
+			browserErr = err
+			return
+		}
+		allocator, _ := chromedp.NewExecAllocator(context.Background(),
+			chromedp.ExecPath(path), chromedp.UserDataDir(dir),
+			chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-sync", true),
+		)
+		browserContext, _ = chromedp.NewContext(allocator)
+		// Start the browser now, with no timeout: a timeout on the first run would stop the whole browser.
+		browserErr = chromedp.Do(browserContext)
+	})
+	if browserErr != nil {
+		t.Fatal(browserErr)
+	}
+	tab, cancel := chromedp.NewContext(browserContext)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(tab); err != nil {
+		t.Fatalf("opening a tab: %v", err)
+	}
+	ctx, cancelTimeout := context.WithTimeout(tab, timeout)
+	t.Cleanup(cancelTimeout)
+	return ctx
+}
+
+// startUI runs the UI server as cmd/ui does, against the test API server, and returns its URL.
+func startUI(t *testing.T, push bool) string {
+	t.Helper()
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ui.NewServer(mgr.GetCache(), mgr.GetClient(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server.NoPush = !push
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := ui.AddToManager(ctx, mgr, server, listener); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Start(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return "http://" + listener.Addr().String()
+}
+
+// pageValue waits until a JavaScript expression on the page is truthy and returns its value.
+func pageValue[T any](t *testing.T, ctx context.Context, expression string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Poll[T](expression, chromedp.WithPollingTimeout(timeout)))
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", expression, err)
+	}
+	return v
+}
+
+func progressPatch(current, total int64, message string) string {
+	return fmt.Sprintf(`{"status":{"progress":{"current":%d,"total":%d,"percent":%d,"summary":%q,"message":%q}}}`,
+		current, total, longtaskv1.Percent(current, total), longtaskv1.Summary(current, total), message)
+}
+
+func TestBrowserFollowsProgressLive(t *testing.T) {
+	ns := newNamespace(t)
+	task := testutil.MakeLongTask("resize", ns).Obj()
+	create(t, task)
+	workerReports(t, task, progressPatch(1, 10, "starting"))
+	url := startUI(t, true)
+	ctx := browser(t)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/tasks/"+ns+"/resize")); err != nil {
+		t.Fatal(err)
+	}
+	pageValue[bool](t, ctx, `document.getElementById("transport").textContent === "live"`)
+	if got := pageValue[float64](t, ctx, `document.getElementById("bar").value`); got != 10 {
+		t.Errorf("the bar shows %v%%, want 10%%", got)
+	}
+
+	// A message with markup must show as text.
+	workerReports(t, task, progressPatch(6, 10, "<b>Resized</b> cat.jpg"))
+	pageValue[bool](t, ctx, `document.getElementById("bar").value === 60`)
+	g := gomega.NewWithT(t)
+	g.Expect(pageValue[string](t, ctx, `document.getElementById("summary").textContent`)).To(gomega.Equal("6/10 (60%)"))
+	g.Expect(pageValue[string](t, ctx, `document.getElementById("message").textContent`)).To(gomega.Equal("<b>Resized</b> cat.jpg"))
+	g.Expect(pageValue[bool](t, ctx, `document.querySelector("#message b") === null`)).To(gomega.BeTrue(), "markup in a message became HTML")
+	g.Expect(pageValue[string](t, ctx, `document.getElementById("transport").textContent`)).To(gomega.Equal("live"), "updates must be pushed")
+}
+
+func TestBrowserFallsBackToPolling(t *testing.T) {
+	ns := newNamespace(t)
+	task := testutil.MakeLongTask("resize", ns).Obj()
+	create(t, task)
+	workerReports(t, task, progressPatch(2, 10, ""))
+	url := startUI(t, false) // event streams refused, as behind a proxy that breaks them
+	ctx := browser(t)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/tasks/"+ns+"/resize")); err != nil {
+		t.Fatal(err)
+	}
+	pageValue[bool](t, ctx, `document.getElementById("transport").textContent === "polling"`)
+	workerReports(t, task, progressPatch(9, 10, "almost"))
+	pageValue[bool](t, ctx, `document.getElementById("bar").value === 90`)
+	if got := pageValue[string](t, ctx, `document.getElementById("message").textContent`); got != "almost" {
+		t.Errorf("message %q, want almost", got)
+	}
+}
+
+func TestBrowserShowsTheResult(t *testing.T) {
+	ns := newNamespace(t)
+	task := testutil.MakeLongTask("resize", ns).Obj()
+	create(t, task)
+	job := waitForJob(t, task)
+	workerReports(t, task, `{"status":{"result":"<script>window.pwned = true</script>{\"thumbnails\": 25}"}}`)
+	setJobStatus(t, testutil.FromJob(job).Started(time.Now()).Succeeded(time.Now()).Obj())
+	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseSucceeded))
+	})
+	url := startUI(t, true)
+	ctx := browser(t)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/tasks/"+ns+"/resize")); err != nil {
+		t.Fatal(err)
+	}
+	g := gomega.NewWithT(t)
+	g.Expect(pageValue[bool](t, ctx, `!document.getElementById("result-section").hidden`)).To(gomega.BeTrue())
+	g.Expect(pageValue[string](t, ctx, `document.getElementById("result").textContent`)).To(gomega.Equal(`<script>window.pwned = true</script>{"thumbnails": 25}`))
+	g.Expect(pageValue[bool](t, ctx, `window.pwned === undefined`)).To(gomega.BeTrue(), "a script in a result ran in the browser")
+	g.Expect(pageValue[float64](t, ctx, `document.getElementById("bar").value`)).To(gomega.Equal(100.0))
+	g.Expect(pageValue[bool](t, ctx, `document.getElementById("cancel-form").hidden`)).To(gomega.BeTrue(), "a finished task cannot be cancelled")
+}
+
+func TestBrowserShowsTheError(t *testing.T) {
+	ns := newNamespace(t)
+	task := testutil.MakeLongTask("resize", ns).Timeout(60).Obj()
+	create(t, task)
+	job := waitForJob(t, task)
+	setJobStatus(t, testutil.FromJob(job).Started(time.Now()).Failed(time.Now(), "DeadlineExceeded", "Job was active longer than specified deadline", 1).Obj())
+	url := startUI(t, true)
+	ctx := browser(t)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/tasks/"+ns+"/resize")); err != nil {
+		t.Fatal(err)
+	}
+	pageValue[bool](t, ctx, `!document.getElementById("failure-section").hidden`)
+	g := gomega.NewWithT(t)
+	g.Expect(pageValue[string](t, ctx, `document.getElementById("phase").textContent`)).To(gomega.Equal("Failed"))
+	g.Expect(pageValue[string](t, ctx, `document.getElementById("failure-reason").textContent`)).To(gomega.Equal("DeadlineExceeded"))
+	g.Expect(pageValue[string](t, ctx, `document.getElementById("failure-message").textContent`)).To(gomega.Equal("Job was active longer than specified deadline"))
+}
+
+func TestBrowserCancelsATask(t *testing.T) {
+	ns := newNamespace(t)
+	task := testutil.MakeLongTask("resize", ns).Obj()
+	create(t, task)
+	workerReports(t, task, progressPatch(3, 10, ""))
+	url := startUI(t, true)
+	ctx := browser(t)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/tasks/"+ns+"/resize")); err != nil {
+		t.Fatal(err)
+	}
+	pageValue[bool](t, ctx, `document.getElementById("transport").textContent === "live"`)
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("cancel"))); err != nil {
+		t.Fatal(err)
+	}
+	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
+		got := &longtaskv1.LongTask{}
+		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), got)).To(gomega.Succeed())
+		g.Expect(got.Spec.Cancel).To(gomega.BeTrue())
+	}, timeout, interval).Should(gomega.Succeed(), "clicking Cancel did not cancel the task")
+	pageValue[bool](t, ctx, `document.getElementById("cancel-form").hidden`)
+}
+
+func TestBrowserListsTasks(t *testing.T) {
+	ns := newNamespace(t)
+	first := testutil.MakeLongTask("first", ns).Obj()
+	create(t, first)
+	workerReports(t, first, progressPatch(5, 10, "halfway"))
+	url := startUI(t, true)
+	ctx := browser(t)
+
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
+		t.Fatal(err)
+	}
+	pageValue[bool](t, ctx, `[...document.querySelectorAll("#tasks a")].some(a => a.textContent === "first")`)
+	// The list refreshes itself: a task created after the page loaded shows up.
+	create(t, testutil.MakeLongTask("second", ns).Obj())
+	pageValue[bool](t, ctx, `[...document.querySelectorAll("#tasks a")].some(a => a.textContent === "second")`)
+	if got := pageValue[string](t, ctx, `[...document.querySelectorAll("#tasks tr")].find(r => r.textContent.includes("first")).querySelector(".summary").textContent`); got != "5/10 (50%)" {
+		t.Errorf("the list shows %q for the first task, want 5/10 (50%%)", got)
+	}
+}
