@@ -99,7 +99,7 @@ func up(ctx context.Context, stateDir, binDir string, images map[string]string, 
 	node := localnode.New(localnode.Options{
 		NodeName: "localnode", Client: client, StateDir: filepath.Join(stateDir, "node"), Images: images,
 		APIServerHost: "127.0.0.1", APIServerPort: cluster.APIServerPort(), Helper: helper,
-		LogsPort: cluster.APIServerPort() + 1, Log: os.Stderr,
+		LogsPort: cluster.NodePort(), Log: os.Stderr,
 	})
 	nodeDone := make(chan error, 1)
 	go func() { nodeDone <- node.Run(ctx) }()

@@ -42,6 +42,8 @@ type Cluster struct {
 // restarted cluster answers where its kubeconfig says.
 type ports struct {
 	EtcdClient, EtcdPeer, APIServer, ControllerManager, Scheduler int
+	// Node is where the local node serves container logs.
+	Node int
 }
 
 // Start starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler and returns when the
@@ -103,6 +105,9 @@ func (c *Cluster) APIServerURL() string {
 
 // APIServerPort is the API server's port on 127.0.0.1.
 func (c *Cluster) APIServerPort() int { return c.ports.APIServer }
+
+// NodePort is a free port kept for the local node's log server.
+func (c *Cluster) NodePort() int { return c.ports.Node }
 
 // CAFile is the cluster CA's certificate.
 func (c *Cluster) CAFile() string { return c.certs.path("ca.crt") }
@@ -286,16 +291,20 @@ func (c *Cluster) loadPorts() error {
 	path := filepath.Join(c.opts.StateDir, "ports.json")
 	data, err := os.ReadFile(path)
 	if err == nil {
-		return json.Unmarshal(data, &c.ports)
-	}
-	if !errors.Is(err, os.ErrNotExist) {
+		if err := json.Unmarshal(data, &c.ports); err != nil || c.ports.Node != 0 {
+			return err
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	free, err := freePorts(5)
+	free, err := freePorts(6)
 	if err != nil {
 		return err
 	}
-	c.ports = ports{EtcdClient: free[0], EtcdPeer: free[1], APIServer: free[2], ControllerManager: free[3], Scheduler: free[4]}
+	if c.ports.APIServer == 0 {
+		c.ports = ports{EtcdClient: free[0], EtcdPeer: free[1], APIServer: free[2], ControllerManager: free[3], Scheduler: free[4]}
+	}
+	c.ports.Node = free[5]
 	data, err = json.Marshal(c.ports)
 	if err != nil {
 		return err

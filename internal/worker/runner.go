@@ -2,6 +2,7 @@ package worker
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -167,7 +168,8 @@ func (r *Runner) scan(in io.Reader, out io.Writer) {
 	for {
 		line, err := reader.ReadSlice('\n')
 		if len(line) > 0 {
-			if long || !r.handle(string(line)) {
+			// Only lines that start with "::" can be reports; others need no string of their own.
+			if long || !bytes.HasPrefix(line, reportMark) || !r.handle(string(line)) {
 				_, _ = out.Write(line)
 				r.remember(line)
 			}
@@ -178,6 +180,8 @@ func (r *Runner) scan(in io.Reader, out io.Writer) {
 		}
 	}
 }
+
+var reportMark = []byte("::")
 
 // handle applies a protocol line and reports whether the line was one.
 func (r *Runner) handle(text string) bool {
