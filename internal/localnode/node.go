@@ -83,6 +83,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if _, err := podInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { n.sync(ctx, obj.(*corev1.Pod)) },
 		UpdateFunc: func(_, obj any) { n.sync(ctx, obj.(*corev1.Pod)) },
+		DeleteFunc: n.forget,
 	}); err != nil {
 		return err
 	}
@@ -123,6 +124,24 @@ func (n *Node) sync(ctx context.Context, pod *corev1.Pod) {
 	}
 	if pod.DeletionTimestamp != nil {
 		runner.stop(time.Duration(ptr.Deref(pod.DeletionGracePeriodSeconds, 0)) * time.Second)
+	}
+}
+
+// forget stops the processes of a pod that was removed without a graceful deletion (kubectl delete
+// --force): there is no grace period left to give them.
+func (n *Node) forget(obj any) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	n.mu.Lock()
+	runner := n.pods[pod.UID]
+	n.mu.Unlock()
+	if runner != nil {
+		runner.stop(0)
 	}
 }
 

@@ -42,6 +42,9 @@ echo '::result {"thumbnails": 2}'`)
 	if want := "starting\n::progress oops\n"; out != want {
 		t.Errorf("output %q, want %q: protocol lines are consumed, everything else passes through", out, want)
 	}
+	if got := r.Malformed(); got != 1 {
+		t.Errorf("%d malformed lines counted, want 1", got)
+	}
 	got := r.Publisher.Latest()
 	want := Snapshot{
 		Progress: &longtaskv1.Progress{Current: 2, Total: 4, Percent: 50, Summary: "2/4 (50%)", Message: "Resized dog.jpg", Attempt: 1},
@@ -134,5 +137,64 @@ func TestRunnerForwardsSignalsToTheProgramsProcessGroup(t *testing.T) {
 	}
 	if got := r.Publisher.Latest().Progress.Message; got != "stopped" {
 		t.Errorf("last message %q, want the one the program printed as it stopped", got)
+	}
+}
+
+func TestRunnerKillsAProgramThatIgnoresSIGTERMAfterTheGracePeriod(t *testing.T) {
+	signals := make(chan os.Signal, 1)
+	r := newTestRunner(&bytes.Buffer{}, 0)
+	r.GracePeriod = 200 * time.Millisecond
+	done := make(chan error, 1)
+	go func() {
+		done <- r.Run([]string{"sh", "-c", `trap '' TERM; echo "::progress 1"; while :; do sleep 1; done`}, signals)
+	}()
+	waitFor(t, "the program to start", func() bool { return r.Publisher.Latest().Progress != nil })
+	signals <- syscall.SIGTERM
+	select {
+	case err := <-done:
+		var exit *ExitError
+		if !errors.As(err, &exit) || exit.Code != 137 {
+			t.Fatalf("Run returned %v, want the program killed (137)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the program outlived the grace period")
+	}
+}
+
+func TestRunnerTellsAnOOMKillFromOtherKills(t *testing.T) {
+	for name, tc := range map[string]struct {
+		oomKilled  bool
+		wantReason string
+	}{
+		"the cgroup counted an OOM kill": {oomKilled: true, wantReason: "OOMKilled"},
+		"killed by someone else":         {wantReason: "Killed"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := newTestRunner(&bytes.Buffer{}, 0)
+			var kills int64
+			r.OOMKills = func() (int64, bool) { return kills, true }
+			if tc.oomKilled {
+				// The kernel counts an OOM kill in the cgroup between the worker's two looks.
+				r.OOMKills = func() (int64, bool) { kills++; return kills, true }
+			}
+			err := r.Run([]string{"sh", "-c", "kill -9 $$"}, make(chan os.Signal))
+			var exit *ExitError
+			if !errors.As(err, &exit) || exit.Reason != tc.wantReason || exit.Code != 137 {
+				t.Errorf("Run returned %+v, want reason %s and code 137", exit, tc.wantReason)
+			}
+		})
+	}
+}
+
+func TestOOMKillsReadsTheCgroupCounter(t *testing.T) {
+	path := t.TempDir() + "/memory.events"
+	if err := os.WriteFile(path, []byte("low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := oomKills(path); !ok || n != 2 {
+		t.Errorf("oomKills = %d, %v; want 2, true", n, ok)
+	}
+	if _, ok := oomKills(path + ".missing"); ok {
+		t.Error("a missing memory.events file must say it does not know")
 	}
 }
