@@ -12,7 +12,7 @@ ETCD_VERSION ?= 3.6.8
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
-GO_TEST_FLAGS ?=
+GO_TEST_FLAGS ?= -race
 
 .PHONY: all
 all: build
