@@ -80,9 +80,17 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if errors.As(err, &conflict) {
 		// Someone else's Job has the task's name. Say so in status and look again now and then: deleting
 		// that Job raises no event for this task.
+		running := meta.FindStatusCondition(task.Status.Conditions, longtaskv1.ConditionRunning)
+		known := running != nil && running.Reason == ReasonJobConflict
 		status := computeStatus(task, observed{now: r.Clock.Now()})
 		setPhase(&status, longtaskv1.PhasePending, ReasonJobConflict, conflict.Error())
-		return ctrl.Result{RequeueAfter: conflictRetry}, r.updateStatusIfChanged(ctx, task, status)
+		if err := r.updateStatusIfChanged(ctx, task, status); err != nil {
+			return ctrl.Result{}, err
+		}
+		if !known {
+			r.Recorder.Eventf(task, nil, corev1.EventTypeWarning, ReasonJobConflict, "CreateJob", "%s", conflict.Error())
+		}
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
 	if err != nil {
 		return ctrl.Result{}, err
@@ -128,11 +136,6 @@ func (r *LongTaskReconciler) reconcileJob(ctx context.Context, task *longtaskv1.
 // checkJob makes sure the Job is the task's own.
 func (r *LongTaskReconciler) checkJob(ctx context.Context, task *longtaskv1.LongTask, job *batchv1.Job) (*batchv1.Job, error) {
 	if !metav1.IsControlledBy(job, task) {
-		// One Event per conflict, not one per look.
-		if c := meta.FindStatusCondition(task.Status.Conditions, longtaskv1.ConditionRunning); c == nil || c.Reason != ReasonJobConflict {
-			r.Recorder.Eventf(task, nil, corev1.EventTypeWarning, ReasonJobConflict, "CreateJob",
-				"Job %s exists and does not belong to this LongTask", job.Name)
-		}
 		return nil, &jobConflictError{name: job.Name}
 	}
 	return job, nil
