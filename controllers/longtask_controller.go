@@ -130,11 +130,11 @@ func (r *LongTaskReconciler) reconcileJob(ctx context.Context, task *longtaskv1.
 	case err != nil:
 		return nil, fmt.Errorf("getting Job: %w", err)
 	}
-	return r.checkJob(ctx, task, job)
+	return checkJob(task, job)
 }
 
 // checkJob makes sure the Job is the task's own.
-func (r *LongTaskReconciler) checkJob(ctx context.Context, task *longtaskv1.LongTask, job *batchv1.Job) (*batchv1.Job, error) {
+func checkJob(task *longtaskv1.LongTask, job *batchv1.Job) (*batchv1.Job, error) {
 	if !metav1.IsControlledBy(job, task) {
 		return nil, &jobConflictError{name: job.Name}
 	}
@@ -175,7 +175,7 @@ func (r *LongTaskReconciler) createJob(ctx context.Context, task *longtaskv1.Lon
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), job); err != nil {
 			return nil, fmt.Errorf("getting the existing Job: %w", err)
 		}
-		return r.checkJob(ctx, task, job)
+		return checkJob(task, job)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("creating Job: %w", err)
