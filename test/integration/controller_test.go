@@ -229,3 +229,31 @@ func TestJobNameTakenBySomeoneElse(t *testing.T) {
 		t.Errorf("the controller changed a Job that is not its own: %+v", job.ObjectMeta)
 	}
 }
+
+func TestQueuedTaskWaitsForKueueAndIsNeverFought(t *testing.T) {
+	ns := newNamespace(t)
+	task := testutil.MakeLongTask("queued", ns).Label(longtaskv1.LabelQueueName, "batch").Obj()
+	create(t, task)
+	job := waitForJob(t, task)
+	g := gomega.NewWithT(t)
+	g.Expect(job.Labels).To(gomega.HaveKeyWithValue(longtaskv1.LabelQueueName, "batch"))
+	g.Expect(job.Spec.Suspend).To(gomega.Equal(ptr.To(true)), "a queued Job starts suspended, for Kueue to admit")
+	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhasePending))
+		g.Expect(meta.FindStatusCondition(got.Status.Conditions, longtaskv1.ConditionRunning).Reason).To(gomega.Equal("JobSuspended"))
+	})
+
+	// Kueue admits the Job by unsuspending it; the controller must leave it so.
+	g.Expect(k8sClient.Patch(context.Background(), job, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"suspend":false}}`)))).To(gomega.Succeed())
+	setJobStatus(t, testutil.FromJob(job).Started(time.Now()).Ready().Obj())
+	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseRunning))
+	})
+	// Kueue preempts it by suspending it again; the controller must not undo that either.
+	g.Expect(k8sClient.Patch(context.Background(), job, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"suspend":true}}`)))).To(gomega.Succeed())
+	g.Consistently(func(g gomega.Gomega) {
+		got := &batchv1.Job{}
+		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(job), got)).To(gomega.Succeed())
+		g.Expect(got.Spec.Suspend).To(gomega.Equal(ptr.To(true)))
+	}, 2*time.Second, 100*time.Millisecond).Should(gomega.Succeed(), "the controller changed a Job that Kueue suspended")
+}
