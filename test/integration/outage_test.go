@@ -113,11 +113,7 @@ func TestWorkerWritesTheFinalStateWhenTheAPIServerComesBack(t *testing.T) {
 	}
 
 	cmd := taskContainerCommand(t, job)
-	for i, env := range cmd.Env {
-		if strings.HasPrefix(env, "KUBECONFIG=") {
-			cmd.Env[i] = "KUBECONFIG=" + proxied
-		}
-	}
+	useKubeconfig(cmd, proxied)
 	var output strings.Builder
 	cmd.Stdout, cmd.Stderr = &output, &output
 	if err := cmd.Start(); err != nil {

@@ -95,11 +95,7 @@ func TestWorkerReportsWithItsOwnToken(t *testing.T) {
 	}
 
 	cmd := taskContainerCommand(t, job)
-	for i, env := range cmd.Env {
-		if env == "KUBECONFIG="+kubeconfig {
-			cmd.Env[i] = "KUBECONFIG=" + path
-		}
-	}
+	useKubeconfig(cmd, path)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("the worker failed: %v\n%s", err, out)
 	}

@@ -101,6 +101,17 @@ func pageValue[T any](t *testing.T, ctx context.Context, expression string) T {
 	return v
 }
 
+// openPage starts the UI and opens path in a new browser tab.
+func openPage(t *testing.T, push bool, path string) context.Context {
+	t.Helper()
+	url := startUI(t, push)
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+path)); err != nil {
+		t.Fatalf("opening %s: %v", path, err)
+	}
+	return ctx
+}
+
 func progressPatch(current, total int64, message string) string {
 	return fmt.Sprintf(`{"status":{"progress":{"current":%d,"total":%d,"percent":%d,"summary":%q,"message":%q}}}`,
 		current, total, longtaskv1.Percent(current, total), longtaskv1.Summary(current, total), message)
@@ -111,12 +122,7 @@ func TestBrowserFollowsProgressLive(t *testing.T) {
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	create(t, task)
 	workerReports(t, task, progressPatch(1, 10, "starting"))
-	url := startUI(t, true)
-	ctx := browser(t)
-
-	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/tasks/"+ns+"/resize")); err != nil {
-		t.Fatal(err)
-	}
+	ctx := openPage(t, true, "/tasks/"+ns+"/resize")
 	pageValue[bool](t, ctx, `document.getElementById("transport").textContent === "live"`)
 	if got := pageValue[float64](t, ctx, `document.getElementById("bar").value`); got != 10 {
 		t.Errorf("the bar shows %v%%, want 10%%", got)
@@ -137,12 +143,7 @@ func TestBrowserFallsBackToPolling(t *testing.T) {
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	create(t, task)
 	workerReports(t, task, progressPatch(2, 10, ""))
-	url := startUI(t, false) // event streams refused, as behind a proxy that breaks them
-	ctx := browser(t)
-
-	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/tasks/"+ns+"/resize")); err != nil {
-		t.Fatal(err)
-	}
+	ctx := openPage(t, false, "/tasks/"+ns+"/resize") // event streams refused, as behind a proxy that breaks them
 	pageValue[bool](t, ctx, `document.getElementById("transport").textContent === "polling"`)
 	workerReports(t, task, progressPatch(9, 10, "almost"))
 	pageValue[bool](t, ctx, `document.getElementById("bar").value === 90`)
@@ -161,12 +162,7 @@ func TestBrowserShowsTheResult(t *testing.T) {
 	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseSucceeded))
 	})
-	url := startUI(t, true)
-	ctx := browser(t)
-
-	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/tasks/"+ns+"/resize")); err != nil {
-		t.Fatal(err)
-	}
+	ctx := openPage(t, true, "/tasks/"+ns+"/resize")
 	g := gomega.NewWithT(t)
 	g.Expect(pageValue[bool](t, ctx, `!document.getElementById("result-section").hidden`)).To(gomega.BeTrue())
 	g.Expect(pageValue[string](t, ctx, `document.getElementById("result").textContent`)).To(gomega.Equal(`<script>window.pwned = true</script>{"thumbnails": 25}`))
@@ -181,12 +177,7 @@ func TestBrowserShowsTheError(t *testing.T) {
 	create(t, task)
 	job := waitForJob(t, task)
 	setJobStatus(t, testutil.FromJob(job).Started(time.Now()).Failed(time.Now(), "DeadlineExceeded", "Job was active longer than specified deadline", 1).Obj())
-	url := startUI(t, true)
-	ctx := browser(t)
-
-	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/tasks/"+ns+"/resize")); err != nil {
-		t.Fatal(err)
-	}
+	ctx := openPage(t, true, "/tasks/"+ns+"/resize")
 	pageValue[bool](t, ctx, `!document.getElementById("failure-section").hidden`)
 	g := gomega.NewWithT(t)
 	g.Expect(pageValue[string](t, ctx, `document.getElementById("phase").textContent`)).To(gomega.Equal("Failed"))
@@ -199,12 +190,7 @@ func TestBrowserCancelsATask(t *testing.T) {
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	create(t, task)
 	workerReports(t, task, progressPatch(3, 10, ""))
-	url := startUI(t, true)
-	ctx := browser(t)
-
-	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/tasks/"+ns+"/resize")); err != nil {
-		t.Fatal(err)
-	}
+	ctx := openPage(t, true, "/tasks/"+ns+"/resize")
 	pageValue[bool](t, ctx, `document.getElementById("transport").textContent === "live"`)
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("cancel"))); err != nil {
 		t.Fatal(err)
@@ -222,12 +208,7 @@ func TestBrowserListsTasks(t *testing.T) {
 	first := testutil.MakeLongTask("first", ns).Obj()
 	create(t, first)
 	workerReports(t, first, progressPatch(5, 10, "halfway"))
-	url := startUI(t, true)
-	ctx := browser(t)
-
-	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/")); err != nil {
-		t.Fatal(err)
-	}
+	ctx := openPage(t, true, "/")
 	pageValue[bool](t, ctx, `[...document.querySelectorAll("#tasks a")].some(a => a.textContent === "first")`)
 	// The list refreshes itself: a task created after the page loaded shows up.
 	create(t, testutil.MakeLongTask("second", ns).Obj())

@@ -92,6 +92,15 @@ func taskContainerCommand(t *testing.T, job *batchv1.Job) *exec.Cmd {
 	return cmd
 }
 
+// useKubeconfig makes a task container's command talk to the API server through another kubeconfig.
+func useKubeconfig(cmd *exec.Cmd, path string) {
+	for i, env := range cmd.Env {
+		if strings.HasPrefix(env, "KUBECONFIG=") {
+			cmd.Env[i] = "KUBECONFIG=" + path
+		}
+	}
+}
+
 type observed struct {
 	phase    longtaskv1.Phase
 	progress longtaskv1.Progress
