@@ -27,6 +27,13 @@ func installContainer() corev1.Container {
 		Command:                  []string{"longtask-worker", "install", "/longtask/bin"},
 		VolumeMounts:             []corev1.VolumeMount{{Name: workerVolumeName, MountPath: "/longtask"}},
 		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+		SecurityContext: &corev1.SecurityContext{
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			RunAsNonRoot:             ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
 	}
 }
 

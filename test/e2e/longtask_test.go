@@ -196,3 +196,38 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+func TestTaskRunsInARestrictedNamespace(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	kubectl(t, "", "label", "namespace", ns, "pod-security.kubernetes.io/enforce=restricted")
+	manifest := `apiVersion: longtask.dev/v1alpha1
+kind: LongTask
+metadata:
+  name: restricted
+spec:
+  podTemplate:
+    spec:
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 65532
+        seccompProfile:
+          type: RuntimeDefault
+      containers:
+      - name: task
+        image: ` + workerImage + `
+        command: ["longtask-worker", "demo", "--steps", "3", "--max-delay", "100ms"]
+        securityContext:
+          allowPrivilegeEscalation: false
+          capabilities:
+            drop: ["ALL"]
+`
+	cmd := kubectlCmd(ns, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+	// The Pod Security admission refuses the Job's pod if the worker's own init container asks for more
+	// than the restricted standard allows.
+	kubectl(t, ns, "wait", "--for=condition=Succeeded", "longtask/restricted", "--timeout="+waitTimeout)
+}
