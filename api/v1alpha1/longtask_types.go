@@ -159,7 +159,7 @@ type Progress struct {
 	// eta is when the task should finish at the current rate, when the total is known.
 	// +optional
 	ETA *metav1.Time `json:"eta,omitempty"`
-	// remaining is the time left until eta as of updateTime, for people: "1m20s".
+	// remaining is the time left until eta as of the write that carried it, for people: "1m20s".
 	// +optional
 	Remaining string `json:"remaining,omitempty"`
 }

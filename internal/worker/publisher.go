@@ -43,6 +43,9 @@ type Publisher struct {
 	write WriteFunc
 	// OnError is told about failed writes, which are retried with backoff.
 	OnError func(error)
+	// Finish, when set, completes each snapshot taken to be written, with the time it is taken: work that
+	// is needed once per write rather than once per report.
+	Finish func(*Snapshot, time.Time)
 
 	mu       sync.Mutex
 	interval time.Duration
@@ -88,7 +91,11 @@ func (p *Publisher) Latest() Snapshot {
 func (p *Publisher) snapshot() (Snapshot, uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.latest.DeepCopy(), p.version
+	snap := p.latest.DeepCopy()
+	if p.Finish != nil {
+		p.Finish(&snap, time.Now())
+	}
+	return snap, p.version
 }
 
 // Run writes updates until ctx ends. Call Flush after it returned to write the final state.

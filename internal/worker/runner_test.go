@@ -18,7 +18,10 @@ import (
 )
 
 func newTestRunner(out io.Writer, total int64) *Runner {
-	return &Runner{Stdout: out, Stderr: out, Publisher: NewPublisher(time.Second, nil), Tracker: &Tracker{Total: total, Attempt: 1}}
+	tracker := &Tracker{Total: total, Attempt: 1}
+	publisher := NewPublisher(time.Second, nil)
+	publisher.Finish = tracker.Finish
+	return &Runner{Stdout: out, Stderr: out, Publisher: publisher, Tracker: tracker}
 }
 
 func runScript(t *testing.T, total int64, script string) (*Runner, string, error) {

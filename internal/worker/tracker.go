@@ -82,26 +82,41 @@ func (t *Tracker) applyProgress(s *Snapshot, line progress.Line, now time.Time) 
 		}
 	}
 
-	old := s.Progress
-	p := &longtaskv1.Progress{Current: current, Total: total, Message: message, Attempt: t.Attempt}
-	p.Percent, p.Summary = longtaskv1.Percent(current, total), longtaskv1.Summary(current, total)
-	p.UpdateTime = &metav1.Time{Time: now}
-	if old != nil && old.Current == p.Current && old.Total == p.Total && old.Message == p.Message {
-		// Nothing a viewer would see changed: keep the time of the last change, which the progress
-		// deadline counts from.
-		p.UpdateTime = old.UpdateTime
+	// Reports can come thousands of times a second, so this only records them, in place; what is derived
+	// from them for viewers is worked out once per write, in Finish.
+	p := s.Progress
+	if p == nil {
+		p = &longtaskv1.Progress{}
+		s.Progress = p
 	}
-
+	if p.UpdateTime == nil || p.Current != current || p.Total != total || p.Message != message || p.Attempt != t.Attempt {
+		// Something a viewer would see changed. Reports that change nothing keep the time of the last
+		// change, which the progress deadline counts from.
+		p.UpdateTime = &metav1.Time{Time: now}
+	}
+	p.Current, p.Total, p.Message, p.Attempt = current, total, message, t.Attempt
 	t.rate.observe(now, line.Current, total)
-	if rate, ok := t.rate.estimate(now); ok {
-		p.Rate = formatRate(rate)
-		if total > 0 && current < total {
-			remaining := time.Duration(float64(total-current) / rate * float64(time.Second)).Round(time.Second)
-			p.ETA = &metav1.Time{Time: now.Add(remaining)}
-			p.Remaining = formatRemaining(remaining)
-		}
+}
+
+// Finish works out what viewers see from the reports in the snapshot: percent, summary, and the rate and
+// ETA as of now. The publisher calls it on each snapshot it writes, not on each report.
+func (t *Tracker) Finish(s *Snapshot, now time.Time) {
+	p := s.Progress
+	if p == nil {
+		return
 	}
-	s.Progress = p
+	p.Percent, p.Summary = longtaskv1.Percent(p.Current, p.Total), longtaskv1.Summary(p.Current, p.Total)
+	p.Rate, p.ETA, p.Remaining = "", nil, ""
+	rate, ok := t.rate.estimate(now)
+	if !ok {
+		return
+	}
+	p.Rate = formatRate(rate)
+	if p.Total > 0 && p.Current < p.Total {
+		remaining := time.Duration(float64(p.Total-p.Current) / rate * float64(time.Second)).Round(time.Second)
+		p.ETA = &metav1.Time{Time: now.Add(remaining)}
+		p.Remaining = formatRemaining(remaining)
+	}
 }
 
 // rateEstimator keeps a time-weighted moving average of steps per second.
