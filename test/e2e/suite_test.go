@@ -53,43 +53,63 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(stateDir)
 
-	cluster := exec.Command(filepath.Join(bin, "localcluster"), "up",
-		"--state-dir", stateDir, "--k8s-bin", filepath.Join(bin, "k8s"),
-		"--image", managerImage+"="+filepath.Join(bin, "manager"),
-		"--image", workerImage+"="+filepath.Join(bin, "longtask-worker"),
-		"--image", uiImage+"="+filepath.Join(bin, "ui"),
-		"--deploy", filepath.Join(root, "config", "default"))
 	clusterLog, err := os.Create(filepath.Join(stateDir, "localcluster.log"))
 	if err != nil {
 		panic(err)
 	}
-	cluster.Stdout, cluster.Stderr = clusterLog, clusterLog
-	if err := cluster.Start(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: starting the local cluster: %v\n", err)
-		return 1
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cluster.Wait() }()
-	defer func() {
-		_ = cluster.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cluster.Process.Kill()
-		}
-	}()
-
-	if err := waitReady(exited); err != nil {
+	defer clusterLog.Close()
+	cluster = &localCluster{bin: bin, log: clusterLog}
+	if err := cluster.start(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: the local cluster did not come up: %v\n", err)
 		printLogs()
 		return 1
 	}
+	defer cluster.stop()
 	os.Setenv("KUBECONFIG", filepath.Join(stateDir, "kubeconfig"))
 	code := m.Run()
 	if code != 0 {
 		printLogs()
 	}
 	return code
+}
+
+// cluster is the local cluster the tests run against.
+var cluster *localCluster
+
+// localCluster runs hack/localcluster with the operator deployed.
+type localCluster struct {
+	bin    string
+	log    *os.File
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+// start starts the cluster, keeping the state of an earlier start, and waits until it is up.
+func (c *localCluster) start() error {
+	c.cmd = exec.Command(filepath.Join(c.bin, "localcluster"), "up",
+		"--state-dir", stateDir, "--k8s-bin", filepath.Join(c.bin, "k8s"),
+		"--image", managerImage+"="+filepath.Join(c.bin, "manager"),
+		"--image", workerImage+"="+filepath.Join(c.bin, "longtask-worker"),
+		"--image", uiImage+"="+filepath.Join(c.bin, "ui"),
+		"--deploy", filepath.Join(root, "config", "default"))
+	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
+	if err := c.cmd.Start(); err != nil {
+		return err
+	}
+	c.exited = make(chan error, 1)
+	go func() { c.exited <- c.cmd.Wait() }()
+	return waitReady(c.exited)
+}
+
+// stop stops the cluster as Ctrl-C does.
+func (c *localCluster) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-c.exited:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	}
 }
 
 // waitReady waits for localcluster to say the cluster is up and the operator deployed.
