@@ -142,7 +142,7 @@ func workerEnv(task *longtaskv1.LongTask, gracePeriodSeconds int64) []corev1.Env
 	env := []corev1.EnvVar{
 		{Name: longtaskv1.EnvTaskName, Value: task.Name},
 		{Name: longtaskv1.EnvTaskNamespace, Value: task.Namespace},
-		{Name: longtaskv1.EnvProgressInterval, Value: task.Spec.ProgressInterval.Duration.String()},
+		{Name: longtaskv1.EnvProgressInterval, Value: task.Spec.Interval().String()},
 		{Name: longtaskv1.EnvGracePeriod, Value: strconv.FormatInt(gracePeriodSeconds, 10)},
 		{Name: longtaskv1.EnvProgressFile, Value: longtaskv1.ProgressFilePath},
 		{Name: longtaskv1.EnvResultFile, Value: longtaskv1.ResultFilePath},

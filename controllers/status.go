@@ -38,7 +38,7 @@ func computeStatus(task *longtaskv1.LongTask, world observed) longtaskv1.LongTas
 		// A finished task stays finished, even if its Job is deleted or changed afterwards.
 		return status
 	}
-	status.EffectiveProgressInterval = &metav1.Duration{Duration: max(task.Spec.ProgressInterval.Duration, world.sharedInterval)}
+	status.EffectiveProgressInterval = &metav1.Duration{Duration: max(task.Spec.Interval(), world.sharedInterval)}
 
 	if job != nil {
 		status.JobName = job.Name

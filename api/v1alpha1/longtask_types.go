@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -21,7 +23,7 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.total) == has(oldSelf.total) && (!has(self.total) || self.total == oldSelf.total)",message="total is immutable",fieldPath=".total"
 // +kubebuilder:validation:XValidation:rule="has(self.timeoutSeconds) == has(oldSelf.timeoutSeconds) && (!has(self.timeoutSeconds) || self.timeoutSeconds == oldSelf.timeoutSeconds)",message="timeoutSeconds is immutable",fieldPath=".timeoutSeconds"
 // +kubebuilder:validation:XValidation:rule="self.retries == oldSelf.retries",message="retries is immutable",fieldPath=".retries"
-// +kubebuilder:validation:XValidation:rule="self.progressInterval == oldSelf.progressInterval",message="progressInterval is immutable",fieldPath=".progressInterval"
+// +kubebuilder:validation:XValidation:rule="has(self.progressInterval) == has(oldSelf.progressInterval) && (!has(self.progressInterval) || self.progressInterval == oldSelf.progressInterval)",message="progressInterval is immutable",fieldPath=".progressInterval"
 // +kubebuilder:validation:XValidation:rule="has(self.progressDeadlineSeconds) == has(oldSelf.progressDeadlineSeconds) && (!has(self.progressDeadlineSeconds) || self.progressDeadlineSeconds == oldSelf.progressDeadlineSeconds)",message="progressDeadlineSeconds is immutable",fieldPath=".progressDeadlineSeconds"
 // +kubebuilder:validation:XValidation:rule="has(self.ttlSecondsAfterFinished) == has(oldSelf.ttlSecondsAfterFinished) && (!has(self.ttlSecondsAfterFinished) || self.ttlSecondsAfterFinished == oldSelf.ttlSecondsAfterFinished)",message="ttlSecondsAfterFinished is immutable",fieldPath=".ttlSecondsAfterFinished"
 // +kubebuilder:validation:XValidation:rule="(has(self.cancel) && self.cancel) || !has(oldSelf.cancel) || !oldSelf.cancel",message="cancel cannot be undone once set",fieldPath=".cancel"
@@ -87,7 +89,7 @@ type LongTaskSpec struct {
 	// +optional
 	// +kubebuilder:default="1s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('1h')",message="progressInterval must be between 100ms and 1h"
-	ProgressInterval metav1.Duration `json:"progressInterval"`
+	ProgressInterval *metav1.Duration `json:"progressInterval,omitempty"`
 
 	// progressDeadlineSeconds fails a running task whose progress has not changed for this long, with
 	// reason ProgressDeadlineExceeded, like a Deployment's progressDeadlineSeconds.
@@ -104,6 +106,17 @@ type LongTaskSpec struct {
 	// task ends Cancelled. It cannot be unset.
 	// +optional
 	Cancel bool `json:"cancel,omitempty"`
+}
+
+// DefaultProgressInterval is spec.progressInterval when it is not set.
+const DefaultProgressInterval = time.Second
+
+// Interval is spec.progressInterval, or its default.
+func (s *LongTaskSpec) Interval() time.Duration {
+	if s.ProgressInterval == nil {
+		return DefaultProgressInterval
+	}
+	return s.ProgressInterval.Duration
 }
 
 // Phase is where a LongTask is in its life.

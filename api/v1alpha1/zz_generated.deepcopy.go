@@ -145,7 +145,11 @@ func (in *LongTaskSpec) DeepCopyInto(out *LongTaskSpec) {
 		*out = new(int64)
 		**out = **in
 	}
-	out.ProgressInterval = in.ProgressInterval
+	if in.ProgressInterval != nil {
+		in, out := &in.ProgressInterval, &out.ProgressInterval
+		*out = new(metav1.Duration)
+		**out = **in
+	}
 	if in.ProgressDeadlineSeconds != nil {
 		in, out := &in.ProgressDeadlineSeconds, &out.ProgressDeadlineSeconds
 		*out = new(int64)

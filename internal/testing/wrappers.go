@@ -20,8 +20,7 @@ func MakeLongTask(name, namespace string) *LongTaskWrapper {
 	return &LongTaskWrapper{longtaskv1.LongTask{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, UID: "task-uid"},
 		Spec: longtaskv1.LongTaskSpec{
-			Command:          []string{"sleep", "1"},
-			ProgressInterval: metav1.Duration{Duration: time.Second},
+			Command: []string{"sleep", "1"},
 		},
 	}}
 }
@@ -61,7 +60,7 @@ func (w *LongTaskWrapper) Timeout(seconds int64) *LongTaskWrapper {
 
 // ProgressInterval sets spec.progressInterval.
 func (w *LongTaskWrapper) ProgressInterval(d time.Duration) *LongTaskWrapper {
-	w.Spec.ProgressInterval = metav1.Duration{Duration: d}
+	w.Spec.ProgressInterval = &metav1.Duration{Duration: d}
 	return w
 }
 
