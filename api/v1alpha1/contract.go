@@ -61,8 +61,6 @@ const (
 	MaxResultBytes = 32 * 1024
 	// MaxOutputBytes caps status.failure.output, the last lines a failed task printed.
 	MaxOutputBytes = 4 * 1024
-	// MaxCheckpointBytes caps status.checkpoint.
-	MaxCheckpointBytes = 4 * 1024
 )
 
 // TerminationMessage is what the worker writes to its container's termination log when the task's

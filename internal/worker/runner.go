@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/pkg/progress"
@@ -46,8 +47,6 @@ type Runner struct {
 	// OOMKills counts the kernel's out-of-memory kills in the container, to tell an OOM kill from any
 	// other SIGKILL; nil when unknown.
 	OOMKills func() (int64, bool)
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
 
 	malformed atomic.Int64
 	mu        sync.Mutex
@@ -197,15 +196,8 @@ func (r *Runner) handle(text string) bool {
 }
 
 func (r *Runner) apply(line progress.Line) {
-	now := r.now()
+	now := time.Now()
 	r.Publisher.Update(func(s *Snapshot) { r.Tracker.Apply(s, line, now) })
-}
-
-func (r *Runner) now() time.Time {
-	if r.Now != nil {
-		return r.Now()
-	}
-	return time.Now()
 }
 
 // watchProgressFile applies the last line of the progress file whenever the file changes, until the
@@ -259,14 +251,13 @@ func (r *Runner) readResultFile() {
 		return
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, longtaskv1.MaxResultBytes+utfMaxBytes))
+	// A few bytes more than the cap, so that cutting it keeps a character whole.
+	data, err := io.ReadAll(io.LimitReader(f, longtaskv1.MaxResultBytes+utf8.UTFMax))
 	if err != nil || len(data) == 0 {
 		return
 	}
 	r.apply(progress.Line{Kind: progress.KindResult, Result: strings.TrimRight(string(data), "\n")})
 }
-
-const utfMaxBytes = 4
 
 func lastLine(s string) string {
 	s = strings.TrimRight(s, "\r\n")

@@ -99,13 +99,17 @@ func RunTask(args []string, cfg Config, inTask bool, stdout, stderr io.Writer) i
 		if err != nil {
 			logf("cannot reach the API server, progress will not be reported: %v", err)
 		} else {
-			publisher.write = statusWriter(c, cfg.Task, func(d time.Duration) { publisher.SetInterval(max(cfg.ProgressInterval, d)) })
+			// The controller may ask for a longer interval than the task's, never a shorter one.
+			follow := func(task *longtaskv1.LongTask) {
+				if d := task.Status.EffectiveProgressInterval; d != nil {
+					publisher.SetInterval(max(cfg.ProgressInterval, d.Duration))
+				}
+			}
+			publisher.write = statusWriter(c, cfg.Task, follow)
 			task := readTask(c, cfg.Task, logf)
+			follow(task)
 			tracker.Attempt = attemptOf(task)
 			checkpoint = task.Status.Checkpoint
-			if d := task.Status.EffectiveProgressInterval; d != nil {
-				publisher.SetInterval(max(cfg.ProgressInterval, d.Duration))
-			}
 			publisher.Update(func(s *Snapshot) { tracker.Start(s, task.Status.Progress, time.Now()) })
 		}
 	}
@@ -296,8 +300,8 @@ func newClient() (client.Client, error) {
 
 // statusWriter merge-patches the worker's own status fields, progress, result and checkpoint, and nothing
 // else. Every response carries the LongTask, and with it the write interval the controller asks for,
-// which is handed to setInterval: no watch is needed to follow it.
-func statusWriter(c client.Client, key types.NamespacedName, setInterval func(time.Duration)) WriteFunc {
+// which is handed to follow: no watch is needed to follow it.
+func statusWriter(c client.Client, key types.NamespacedName, follow func(*longtaskv1.LongTask)) WriteFunc {
 	return func(ctx context.Context, snap Snapshot) error {
 		body, err := statusPatch(snap)
 		if err != nil {
@@ -305,10 +309,10 @@ func statusWriter(c client.Client, key types.NamespacedName, setInterval func(ti
 		}
 		task := &longtaskv1.LongTask{}
 		task.Name, task.Namespace = key.Name, key.Namespace
-		err = c.Status().Patch(ctx, task, client.RawPatch(types.MergePatchType, body), client.FieldOwner(longtaskv1.WorkerFieldOwner))
-		if err == nil && task.Status.EffectiveProgressInterval != nil {
-			setInterval(task.Status.EffectiveProgressInterval.Duration)
+		if err := c.Status().Patch(ctx, task, client.RawPatch(types.MergePatchType, body), client.FieldOwner(longtaskv1.WorkerFieldOwner)); err != nil {
+			return err
 		}
-		return err
+		follow(task)
+		return nil
 	}
 }
