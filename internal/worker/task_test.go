@@ -107,7 +107,7 @@ func TestAttemptOf(t *testing.T) {
 		lastReported    int32
 		want            int32
 	}{
-		"a new task":                                   {want: 1},
+		"a new task": {want: 1},
 		"the first attempt, counted by the controller": {controllerCount: 1, want: 1},
 		"the attempt after one that reported":          {controllerCount: 1, lastReported: 1, want: 2},
 		"the controller saw an attempt die silently":   {controllerCount: 3, lastReported: 1, want: 3},
