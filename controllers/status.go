@@ -48,21 +48,17 @@ func computeStatus(task *longtaskv1.LongTask, world observed) longtaskv1.LongTas
 
 	switch {
 	case job == nil && task.Spec.Cancel:
-		setPhase(&status, longtaskv1.PhaseCancelled, ReasonCancelled, "The task was cancelled before it started")
-		status.CompletionTime = &metav1.Time{Time: now}
+		finish(&status, longtaskv1.PhaseCancelled, ReasonCancelled, "The task was cancelled before it started", now)
 	case job == nil:
 		setPhase(&status, longtaskv1.PhasePending, ReasonJobPending, "Waiting for the Job to be created")
 	case jobCondition(job, batchv1.JobComplete):
-		setPhase(&status, longtaskv1.PhaseSucceeded, ReasonCompleted, "The task completed")
-		status.CompletionTime = completionTime(job, batchv1.JobComplete, now)
+		finish(&status, longtaskv1.PhaseSucceeded, ReasonCompleted, "The task completed", completionTime(job, batchv1.JobComplete, now))
 		completeProgress(&status, now)
 	case jobCondition(job, batchv1.JobFailed):
 		status.Failure = failure(job, world.pods, status.Attempts)
-		setPhase(&status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message)
-		status.CompletionTime = completionTime(job, batchv1.JobFailed, now)
+		finish(&status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message, completionTime(job, batchv1.JobFailed, now))
 	case task.Spec.Cancel && job.Status.Active == 0 && ptr.Deref(job.Status.Terminating, 0) == 0:
-		setPhase(&status, longtaskv1.PhaseCancelled, ReasonCancelled, "The task was cancelled")
-		status.CompletionTime = &metav1.Time{Time: now}
+		finish(&status, longtaskv1.PhaseCancelled, ReasonCancelled, "The task was cancelled", now)
 	case task.Spec.Cancel:
 		setPhase(&status, status.Phase, ReasonCancelling, "The task is being cancelled: its pod is stopping")
 	case stalled(task, now):
@@ -70,8 +66,7 @@ func computeStatus(task *longtaskv1.LongTask, world observed) longtaskv1.LongTas
 			Reason:  ReasonProgressDeadlineExceeded,
 			Message: fmt.Sprintf("The task made no progress for %ds (progressDeadlineSeconds)", *task.Spec.ProgressDeadlineSeconds),
 		}
-		setPhase(&status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message)
-		status.CompletionTime = &metav1.Time{Time: now}
+		finish(&status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message, now)
 	case ptr.Deref(job.Status.Ready, 0) > 0 || (job.Status.Active > 0 && status.Progress != nil):
 		setPhase(&status, longtaskv1.PhaseRunning, ReasonRunning, fmt.Sprintf("Attempt %d is running", max(status.Attempts, 1)))
 	case ptr.Deref(job.Spec.Suspend, false):
@@ -239,14 +234,21 @@ func tail(s string, max int) string {
 	return strings.ToValidUTF8(s, "")
 }
 
-func completionTime(job *batchv1.Job, conditionType batchv1.JobConditionType, now time.Time) *metav1.Time {
+// finish puts the task in a final phase, finished at the given time.
+func finish(status *longtaskv1.LongTaskStatus, phase longtaskv1.Phase, reason, message string, at time.Time) {
+	setPhase(status, phase, reason, message)
+	status.CompletionTime = &metav1.Time{Time: at}
+}
+
+// completionTime is when the Job finished, as it says; now if it does not say.
+func completionTime(job *batchv1.Job, conditionType batchv1.JobConditionType, now time.Time) time.Time {
 	if job.Status.CompletionTime != nil {
-		return job.Status.CompletionTime
+		return job.Status.CompletionTime.Time
 	}
 	if cond := findJobCondition(job, conditionType); cond != nil && !cond.LastTransitionTime.IsZero() {
-		return &cond.LastTransitionTime
+		return cond.LastTransitionTime.Time
 	}
-	return &metav1.Time{Time: now}
+	return now
 }
 
 func jobCondition(job *batchv1.Job, conditionType batchv1.JobConditionType) bool {
