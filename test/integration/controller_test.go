@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -45,17 +46,13 @@ func TestLongTaskRunsAsAJob(t *testing.T) {
 func TestJobStatusDrivesPhaseAndConditions(t *testing.T) {
 	ns := newNamespace(t)
 	task := testutil.MakeLongTask("resize", ns).Total(25).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
-
-	start := time.Now()
-	setJobStatus(t, testutil.FromJob(job).Started(start).Ready().Obj())
+	job, start := startTask(t, task)
 	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseRunning))
 		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, longtaskv1.ConditionRunning)).To(gomega.BeTrue())
 		g.Expect(got.Status.Attempts).To(gomega.Equal(int32(1)))
 	})
-	workerReports(t, task, `{"status":{"progress":{"current":12,"total":25,"percent":48,"summary":"12/25 (48%)","message":"Resized cat.jpg"}}}`)
+	workerReports(t, task, progressPatch(12, 25, "Resized cat.jpg"))
 
 	// kubectl wait is how users block on a task; it must return once the task succeeds.
 	wait := kubectl(ns, "wait", "--for=condition=Succeeded", "--timeout=60s", "longtask/resize")
@@ -89,16 +86,13 @@ func TestJobStatusDrivesPhaseAndConditions(t *testing.T) {
 func TestFailedTaskSaysWhy(t *testing.T) {
 	ns := newNamespace(t)
 	task := testutil.MakeLongTask("resize", ns).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
-	start := time.Now()
-	setJobStatus(t, testutil.FromJob(job).Started(start).Ready().Obj())
+	job, start := startTask(t, task)
 
-	pod := testutil.TerminatedPod("resize-abcde", ns, "resize", 3, "Error", "", time.Now())
+	// Plain text, as the kubelet writes the end of the log when the worker could not write its message.
+	pod := testutil.TerminatedPod("resize-abcde", ns, "resize", 3, "Error", "the program exited with code 3\ndisk full: /data\n", time.Now())
 	status := pod.Status
-	create(t, pod)
+	create(t, pod) // creating a pod drops its status, as the kubelet sets it later
 	pod.Status = status
-	pod.Status.ContainerStatuses[0].State.Terminated.Message = "the program exited with code 3\ndisk full: /data\n"
 	if err := k8sClient.Status().Update(context.Background(), pod); err != nil {
 		t.Fatalf("setting the pod's status: %v", err)
 	}
@@ -121,11 +115,8 @@ func TestFailedTaskSaysWhy(t *testing.T) {
 func TestCancelStopsTheTask(t *testing.T) {
 	ns := newNamespace(t)
 	task := testutil.MakeLongTask("resize", ns).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
-	start := time.Now()
-	setJobStatus(t, testutil.FromJob(job).Started(start).Ready().Obj())
-	workerReports(t, task, `{"status":{"progress":{"current":5,"total":25,"percent":20,"summary":"5/25 (20%)"}}}`)
+	job, start := startTask(t, task)
+	workerReports(t, task, progressPatch(5, 25, ""))
 	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseRunning))
 	})
@@ -185,6 +176,12 @@ func TestTaskWithoutTTLIsKept(t *testing.T) {
 	gomega.NewWithT(t).Consistently(func() error {
 		return k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), &longtaskv1.LongTask{})
 	}, 2*time.Second, 100*time.Millisecond).Should(gomega.Succeed())
+}
+
+// progressPatch is the status patch of a worker reporting current of total steps.
+func progressPatch(current, total int64, message string) string {
+	return fmt.Sprintf(`{"status":{"progress":{"current":%d,"total":%d,"percent":%d,"summary":%q,"message":%q}}}`,
+		current, total, longtaskv1.Percent(current, total), longtaskv1.Summary(current, total), message)
 }
 
 // workerReports merge-patches status as the worker does.

@@ -50,7 +50,7 @@ func TestWorkerCredentialsReachOnlyItsOwnTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	patch := client.RawPatch(types.MergePatchType, []byte(`{"status":{"progress":{"current":1,"percent":0,"summary":"1"}}}`))
+	patch := client.RawPatch(types.MergePatchType, []byte(progressPatch(1, 0, "")))
 
 	// Allowed: what the worker does.
 	if err := worker.Get(ctx, client.ObjectKeyFromObject(own), &longtaskv1.LongTask{}); err != nil {

@@ -26,6 +26,7 @@ import (
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/controllers"
+	testutil "github.com/longtask-dev/longtask/internal/testing"
 )
 
 const (
@@ -158,6 +159,17 @@ func waitForJob(t *testing.T, task *longtaskv1.LongTask) *batchv1.Job {
 		return k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), job)
 	}, timeout, interval).Should(gomega.Succeed(), "the controller did not create the Job")
 	return job
+}
+
+// startTask creates a task and marks its Job's pod started and ready, as the Job controller and the
+// kubelet would, and returns the Job and when it started.
+func startTask(t *testing.T, task *longtaskv1.LongTask) (*batchv1.Job, time.Time) {
+	t.Helper()
+	create(t, task)
+	job := waitForJob(t, task)
+	start := time.Now()
+	setJobStatus(t, testutil.FromJob(job).Started(start).Ready().Obj())
+	return job, start
 }
 
 // setJobStatus replaces the Job's status, as the Job controller would.

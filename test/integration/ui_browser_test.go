@@ -112,11 +112,6 @@ func openPage(t *testing.T, push bool, path string) context.Context {
 	return ctx
 }
 
-func progressPatch(current, total int64, message string) string {
-	return fmt.Sprintf(`{"status":{"progress":{"current":%d,"total":%d,"percent":%d,"summary":%q,"message":%q}}}`,
-		current, total, longtaskv1.Percent(current, total), longtaskv1.Summary(current, total), message)
-}
-
 func TestBrowserFollowsProgressLive(t *testing.T) {
 	ns := newNamespace(t)
 	task := testutil.MakeLongTask("resize", ns).Obj()

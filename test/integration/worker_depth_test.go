@@ -72,9 +72,7 @@ func TestRetriedDemoTaskResumesFromItsCheckpoint(t *testing.T) {
 func TestStalledTaskFailsWithProgressDeadlineExceeded(t *testing.T) {
 	ns := newNamespace(t)
 	task := testutil.MakeLongTask("stall", ns).ProgressDeadline(1).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
-	setJobStatus(t, testutil.FromJob(job).Started(time.Now()).Ready().Obj())
+	job, _ := startTask(t, task)
 
 	got := eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseFailed))
