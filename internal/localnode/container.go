@@ -305,9 +305,10 @@ func expand(s string, vars map[string]string) string {
 
 func ptrTrue(b *bool) bool { return b != nil && *b }
 
-// ContainerExec starts a container's program in the current process, which the node started in a new
-// mount namespace: it gives the container a /dev of its own with its termination log, binds the pod's
-// volumes at their mount paths, and execs the program. It returns only on failure.
+// ContainerExec starts a container's program in the current process, which the node started in new
+// mount and PID namespaces: it gives the container a /proc and a /dev of its own, the latter with its
+// termination log, binds the pod's volumes at their mount paths, and execs the program. It returns only
+// on failure.
 func ContainerExec(specPath string) error {
 	data, err := os.ReadFile(specPath)
 	if err != nil {
@@ -316,6 +317,10 @@ func ContainerExec(specPath string) error {
 	var spec containerSpec
 	if err := json.Unmarshal(data, &spec); err != nil {
 		return err
+	}
+	// The container's own PID namespace shows in a /proc of its own.
+	if err := syscall.Mount("proc", "/proc", "proc", syscall.MS_NOSUID|syscall.MS_NODEV|syscall.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting /proc: %w", err)
 	}
 	if err := privateDev(spec.TerminationLog); err != nil {
 		return fmt.Errorf("setting up /dev: %w", err)

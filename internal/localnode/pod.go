@@ -156,9 +156,16 @@ func (r *podRunner) runContainer(ctx context.Context, c corev1.Container, init b
 
 	cmd := exec.Command(r.node.opts.Helper, "container-exec", spec)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, logFile, logFile
-	// A mount namespace of its own, where the pod's volumes appear at their paths; a process group of its
-	// own, so that signals reach everything it starts; and it dies with the node.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS, Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// A mount namespace of its own, where the pod's volumes appear at their paths. A PID namespace of its
+	// own, as in a container: the program is its PID 1, and when it ends the kernel kills whatever it left,
+	// even processes that moved to a process group of their own (the worker puts the task's program in
+	// one). A process group of its own, so that signals reach what it starts; and it dies with the node.
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:   syscall.CLONE_NEWPID,
+		Unshareflags: syscall.CLONE_NEWNS,
+		Setpgid:      true,
+		Pdeathsig:    syscall.SIGKILL,
+	}
 
 	r.mu.Lock()
 	if r.stopped {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -47,9 +48,7 @@ func TestDemoSampleGoesFromZeroTo100Percent(t *testing.T) {
 		}
 	}
 	kubectl(t, ns, "wait", "--for=condition=Succeeded", "longtask/demo", "--timeout="+waitTimeout)
-	if got := jsonpath(t, ns, "demo", ".status.result"); got != `{"steps": 25}` {
-		t.Errorf("result %q, want {\"steps\": 25}", got)
-	}
+	expectStatus(t, ns, "demo", map[string]string{".status.result": `{"steps": 25}`})
 
 	// The deployed UI, running on the local node with its own RBAC, shows the finished task.
 	resp, err := http.Get(uiURL + "/api/tasks/" + ns + "/demo")
@@ -92,12 +91,10 @@ func TestShellSampleReportsWithEcho(t *testing.T) {
 	ns := newNamespace(t)
 	kubectl(t, ns, "apply", "-f", sample("shell"))
 	kubectl(t, ns, "wait", "--for=condition=Succeeded", "longtask/shell", "--timeout="+waitTimeout)
-	if got := jsonpath(t, ns, "shell", ".status.progress.summary"); got != "10/10 (100%)" {
-		t.Errorf("progress %q, want 10/10 (100%%)", got)
-	}
-	if got := jsonpath(t, ns, "shell", ".status.result"); got != `{"parts": 10}` {
-		t.Errorf("result %q, want {\"parts\": 10}", got)
-	}
+	expectStatus(t, ns, "shell", map[string]string{
+		".status.progress.summary": "10/10 (100%)",
+		".status.result":           `{"parts": 10}`,
+	})
 }
 
 func TestFailingSampleSaysWhy(t *testing.T) {
@@ -105,20 +102,15 @@ func TestFailingSampleSaysWhy(t *testing.T) {
 	ns := newNamespace(t)
 	kubectl(t, ns, "apply", "-f", sample("failing"))
 	kubectl(t, ns, "wait", "--for=condition=Failed", "longtask/failing", "--timeout="+waitTimeout)
-	if got := jsonpath(t, ns, "failing", ".status.phase"); got != "Failed" {
-		t.Errorf("phase %q, want Failed", got)
-	}
-	if got := jsonpath(t, ns, "failing", ".status.failure.exitCode"); got != "3" {
-		t.Errorf("exit code %q, want 3", got)
-	}
-	if got := jsonpath(t, ns, "failing", ".status.failure.message"); got != "The task exited with code 3" {
-		t.Errorf("message %q, want the exit code explained", got)
-	}
+	expectStatus(t, ns, "failing", map[string]string{
+		".status.phase":            "Failed",
+		".status.failure.reason":   "TaskFailed",
+		".status.failure.exitCode": "3",
+		".status.failure.message":  "The task exited with code 3",
+		".status.progress.summary": "1/3 (33%)",
+	})
 	if got := jsonpath(t, ns, "failing", ".status.failure.output"); !strings.Contains(got, "input.csv: no such file or directory") {
 		t.Errorf("output %q, want the error the task printed", got)
-	}
-	if got := jsonpath(t, ns, "failing", ".status.progress.summary"); got != "1/3 (33%)" {
-		t.Errorf("progress %q, want the last report, 1/3", got)
 	}
 }
 
@@ -127,12 +119,10 @@ func TestRetriesSampleResumesFromItsCheckpoint(t *testing.T) {
 	ns := newNamespace(t)
 	kubectl(t, ns, "apply", "-f", sample("retries"))
 	kubectl(t, ns, "wait", "--for=condition=Succeeded", "longtask/retries", "--timeout="+waitTimeout)
-	if got := jsonpath(t, ns, "retries", ".status.attempts"); got != "2" {
-		t.Errorf("attempts %q, want 2", got)
-	}
-	if got := jsonpath(t, ns, "retries", ".status.progress.attempt"); got != "2" {
-		t.Errorf("the last report came from attempt %q, want 2", got)
-	}
+	expectStatus(t, ns, "retries", map[string]string{
+		".status.attempts":         "2",
+		".status.progress.attempt": "2", // the last report came from the retry
+	})
 	logs := kubectl(t, ns, "logs", "-l", "longtask.dev/name=retries", "-c", "task", "--prefix")
 	if !strings.Contains(logs, "Attempt 2: resuming at step 5 of 10") {
 		t.Errorf("the retry did not resume from the checkpoint; logs:\n%s", logs)
@@ -154,9 +144,7 @@ func TestCancelStopsALongTask(t *testing.T) {
 	if current, _ := strconv.Atoi(jsonpath(t, ns, "long", ".status.progress.current")); current < 2 {
 		t.Errorf("progress after cancel is %d, want the last progress kept", current)
 	}
-	if got := jsonpath(t, ns, "long", ".status.phase"); got != "Cancelled" {
-		t.Errorf("phase %q, want Cancelled", got)
-	}
+	expectStatus(t, ns, "long", map[string]string{".status.phase": "Cancelled"})
 }
 
 func TestDeletingATaskDeletesItsJobAndPods(t *testing.T) {
@@ -177,9 +165,7 @@ func TestTimeoutSampleFailsWithDeadlineExceeded(t *testing.T) {
 	ns := newNamespace(t)
 	kubectl(t, ns, "apply", "-f", sample("timeout"))
 	kubectl(t, ns, "wait", "--for=condition=Failed", "longtask/timeout", "--timeout="+waitTimeout)
-	if got := jsonpath(t, ns, "timeout", ".status.failure.reason"); got != "DeadlineExceeded" {
-		t.Errorf("failure reason %q, want DeadlineExceeded", got)
-	}
+	expectStatus(t, ns, "timeout", map[string]string{".status.failure.reason": "DeadlineExceeded"})
 }
 
 func jsonpathOrEmpty(ns, task, path string) string {
@@ -222,12 +208,30 @@ spec:
           capabilities:
             drop: ["ALL"]
 `
-	cmd := kubectlCmd(ns, "apply", "-f", "-")
-	cmd.Stdin = strings.NewReader(manifest)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s", err, out)
-	}
+	applyManifest(t, ns, manifest)
 	// The Pod Security admission refuses the Job's pod if the worker's own init container asks for more
 	// than the restricted standard allows.
 	kubectl(t, ns, "wait", "--for=condition=Succeeded", "longtask/restricted", "--timeout="+waitTimeout)
+}
+
+func TestForceDeletedPodStopsRunning(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	marker := "longtask-e2e-marker-" + ns
+	applyManifest(t, ns, `apiVersion: longtask.dev/v1alpha1
+kind: LongTask
+metadata:
+  name: stuck
+spec:
+  image: busybox:1.37
+  command: ["sh", "-c", "echo '::progress 1/2 waiting'; sleep 3600; : `+marker+`"]
+`)
+	kubectl(t, ns, "wait", "--for=condition=Running", "longtask/stuck", "--timeout="+waitTimeout)
+	running := func() bool { return exec.Command("pgrep", "-f", marker).Run() == nil }
+	if !running() {
+		t.Fatalf("found no process of the task (pgrep -f %s)", marker)
+	}
+	// Removed from the API at once: the node never sees a graceful deletion, only the pod gone.
+	kubectl(t, ns, "delete", "pod", "-l", "longtask.dev/name=stuck", "--force", "--grace-period=0")
+	waitFor(t, "the force-deleted pod's processes to stop", func() bool { return !running() })
 }

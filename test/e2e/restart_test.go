@@ -17,12 +17,8 @@ func TestClusterSurvivesARestart(t *testing.T) {
 		t.Fatalf("restarting the cluster: %v", err)
 	}
 
-	if got := jsonpath(t, ns, "shell", ".status.phase"); got != "Succeeded" {
-		t.Errorf("after the restart the task is %q, want it still Succeeded", got)
-	}
-	if got := jsonpath(t, ns, "shell", ".status.result"); got != `{"parts": 10}` {
-		t.Errorf("after the restart the result is %q, want it kept", got)
-	}
+	// The finished task is as it was.
+	expectStatus(t, ns, "shell", map[string]string{".status.phase": "Succeeded", ".status.result": `{"parts": 10}`})
 	// The manager came back: a new task runs.
 	kubectl(t, ns, "apply", "-f", sample("failing"))
 	kubectl(t, ns, "wait", "--for=condition=Failed", "longtask/failing", "--timeout="+waitTimeout)

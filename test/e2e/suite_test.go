@@ -180,6 +180,26 @@ func jsonpath(t *testing.T, ns, task, path string) string {
 	return kubectl(t, ns, "get", "longtask", task, "-o", "jsonpath={"+path+"}")
 }
 
+// applyManifest applies a manifest given inline, as `kubectl apply -f -` does.
+func applyManifest(t *testing.T, ns, manifest string) {
+	t.Helper()
+	cmd := kubectlCmd(ns, "apply", "-f", "-")
+	cmd.Stdin = strings.NewReader(manifest)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+}
+
+// expectStatus checks fields of a LongTask, by JSONPath, against what they should say.
+func expectStatus(t *testing.T, ns, task string, want map[string]string) {
+	t.Helper()
+	for path, value := range want {
+		if got := jsonpath(t, ns, task, path); got != value {
+			t.Errorf("%s of %s is %q, want %q", path, task, got, value)
+		}
+	}
+}
+
 // watchLines runs `kubectl get longtasks -w` and sends each line it prints, until ctx ends.
 func watchLines(ctx context.Context, t *testing.T, ns string) <-chan string {
 	t.Helper()
