@@ -201,3 +201,20 @@ func TestOOMKillsReadsTheCgroupCounter(t *testing.T) {
 		t.Error("a missing memory.events file must say it does not know")
 	}
 }
+
+func TestRunnerPassesOnASignalThatCameBeforeTheProgramStarted(t *testing.T) {
+	signals := make(chan os.Signal, 1)
+	signals <- syscall.SIGTERM // as if the pod was deleted while the worker was setting up
+	r := newTestRunner(&bytes.Buffer{}, 0)
+	done := make(chan error, 1)
+	go func() { done <- r.Run([]string{"sh", "-c", "sleep 30"}, signals) }()
+	select {
+	case err := <-done:
+		var exit *ExitError
+		if !errors.As(err, &exit) || exit.Code != 143 {
+			t.Fatalf("Run returned %v, want the program stopped by SIGTERM (143)", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the early SIGTERM was lost: the program ran on")
+	}
+}

@@ -88,6 +88,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, bool, error) {
 // code the worker should exit with: the program's.
 func RunTask(args []string, cfg Config, inTask bool, stdout, stderr io.Writer) int {
 	logf := func(format string, a ...any) { fmt.Fprintf(stderr, "longtask-worker: "+format+"\n", a...) }
+	// Catch SIGTERM before anything else: in a container the worker is PID 1, which ignores signals it
+	// has no handler for, so one that came while the task was being set up would be lost. It is kept and
+	// passed to the program as soon as it starts.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(signals)
 
 	publisher := NewPublisher(cfg.ProgressInterval, func(context.Context, Snapshot) error { return nil })
 	publisher.OnError = func(err error) { logf("writing progress: %v (will retry)", err) }
@@ -134,10 +140,6 @@ func RunTask(args []string, cfg Config, inTask bool, stdout, stderr io.Writer) i
 		GracePeriod: cfg.GracePeriod - min(2*time.Second, cfg.GracePeriod/4),
 		OOMKills:    func() (int64, bool) { return oomKills(cfg.MemoryEvents) },
 	}
-
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(signals)
 
 	ctx, stopPublishing := context.WithCancel(context.Background())
 	published := make(chan struct{})
