@@ -17,7 +17,7 @@ CACHE_ROOT="${LONGTASK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/longtask}"
 K8S_DIR="$CACHE_ROOT/k8s/$K8S_VERSION"
 ETCD_DIR="$CACHE_ROOT/etcd/$ETCD_VERSION"
 LINK_DIR="${1:-bin/k8s}"
-K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler)
+K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 
 WORK_DIRS=()
 trap 'rm -rf "${WORK_DIRS[@]}"' EXIT
