@@ -14,6 +14,20 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
 GO_TEST_FLAGS ?= -race
 
+# Images: make images builds them into the OCI layout $(IMAGES); make push copies them to $(REGISTRY) as
+# $(REGISTRY)/longtask-{manager,worker,ui}:$(TAG); make deploy IMG_REGISTRY=... deploys them.
+IMAGES ?= $(LOCALBIN)/images
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+TAG ?= $(VERSION)
+IMG_TAG ?= $(TAG)
+# BASE_IMAGE, when set, is pulled and used as the base instead of the minimal one built here (e.g.
+# gcr.io/distroless/static:nonroot).
+BASE_IMAGE ?=
+# What the local cluster's node needs from Debian: PACKAGE:COMMAND-OR-PATH (hack/ensure-packages.sh).
+NODE_PACKAGES := containerd:containerd runc:runc containernetworking-plugins:/usr/lib/cni/bridge \
+	iptables:iptables conntrack:conntrack iproute2:ip util-linux:nsenter
+
 .PHONY: all
 all: build
 
@@ -44,16 +58,14 @@ test: manifests generate vet controlplane chromium ## Run unit, integration (rea
 	$(MAKE) test-e2e
 
 .PHONY: test-e2e
-test-e2e: build controlplane localcluster ## Run the end-to-end tests through a local cluster (needs root for mount namespaces).
-	go test -tags e2e ./test/e2e/ -count=1 -v -timeout 20m
+test-e2e: images controlplane localcluster node-packages ## Run the end-to-end tests through a local cluster with a real node (as root).
+	go test -tags e2e ./test/e2e/ -count=1 -v -timeout 25m
 
 .PHONY: dev
-dev: build controlplane localcluster ## Start a local cluster with the operator and a sample task; Ctrl-C stops it.
-	$(LOCALBIN)/localcluster up --state-dir $(LOCALBIN)/dev --k8s-bin $(KUBEBUILDER_ASSETS) \
-		--image ghcr.io/longtask-dev/longtask-manager:latest=$(LOCALBIN)/manager \
-		--image ghcr.io/longtask-dev/longtask-worker:latest=$(LOCALBIN)/longtask-worker \
-		--image ghcr.io/longtask-dev/longtask-ui:latest=$(LOCALBIN)/ui \
+dev: images controlplane localcluster node-packages ## Start a local cluster with the operator and a sample task; Ctrl-C stops it (as root).
+	$(LOCALBIN)/localcluster up --state-dir $(LOCALBIN)/dev --k8s-bin $(KUBEBUILDER_ASSETS) --images $(IMAGES) \
 		--deploy config/default --apply config/samples/demo.yaml \
+		--forward 8090=longtask-system/longtask-ui:8090 \
 		--say 'Open the UI at http://127.0.0.1:8090/'
 
 .PHONY: dev-clean
@@ -80,6 +92,24 @@ build: manifests generate ## Build the manager, worker and UI binaries into bin/
 	go build -o $(LOCALBIN)/longtask-worker ./cmd/worker
 	go build -o $(LOCALBIN)/ui ./cmd/ui
 
+.PHONY: images
+images: manifests generate image-builder ## Build the manager, worker, UI, pause and busybox images into the OCI layout bin/images (no Docker).
+	@mkdir -p $(LOCALBIN)/image
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/image/manager ./cmd/manager
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/image/longtask-worker ./cmd/worker
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/image/ui ./cmd/ui
+	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/image/pause ./hack/pause
+	hack/ensure-packages.sh busybox-static:/usr/share/doc/busybox-static
+	$(LOCALBIN)/image-builder build --out $(IMAGES) --version $(VERSION) --revision $(REVISION) \
+		$(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) --busybox /bin/busybox \
+		--binary longtask-manager=$(LOCALBIN)/image/manager --binary longtask-worker=$(LOCALBIN)/image/longtask-worker \
+		--binary longtask-ui=$(LOCALBIN)/image/ui --binary longtask-pause=$(LOCALBIN)/image/pause
+
+.PHONY: push
+push: images ## Push the images to REGISTRY (e.g. ghcr.io/you) as REGISTRY/longtask-*:TAG (default: git describe).
+	@test -n "$(REGISTRY)" || { echo "make push needs REGISTRY, e.g. make push REGISTRY=ghcr.io/you" >&2; exit 1; }
+	$(LOCALBIN)/image-builder push --from $(IMAGES) --registry $(REGISTRY) --tag $(TAG)
+
 .PHONY: run
 run: manifests generate ## Run the manager against the cluster in ~/.kube/config.
 	go run ./cmd/manager
@@ -95,21 +125,34 @@ uninstall: ## Remove the CRD (and every LongTask) from the cluster.
 	kubectl delete --ignore-not-found -k config/crd
 
 .PHONY: deploy
-deploy: manifests ## Deploy the manager with config/default.
+deploy: manifests image-builder ## Deploy config/default; with IMG_REGISTRY (and IMG_TAG), with the images make push pushed there.
+ifeq ($(IMG_REGISTRY),)
 	kubectl apply --server-side -k config/default
+else
+	$(LOCALBIN)/image-builder overlay --out $(LOCALBIN)/deploy --base config/default --registry $(IMG_REGISTRY) --tag $(IMG_TAG)
+	kubectl apply --server-side -k $(LOCALBIN)/deploy
+endif
 
 ##@ Dependencies
 
 .PHONY: chromium
 chromium: ## Install Debian's Chromium for the browser tests, if it is missing.
-	hack/ensure-chromium.sh
+	hack/ensure-packages.sh chromium:chromium
+
+.PHONY: node-packages
+node-packages: ## Install what the local cluster's node needs from Debian (containerd, runc, CNI plugins, ...), if missing.
+	hack/ensure-packages.sh $(NODE_PACKAGES)
+
+.PHONY: image-builder
+image-builder: ## Build the image builder (hack/images) into bin/.
+	go build -o $(LOCALBIN)/image-builder ./hack/images
 
 .PHONY: localcluster
 localcluster: ## Build the local cluster tool into bin/.
 	go build -o $(LOCALBIN)/localcluster ./hack/localcluster
 
 .PHONY: controlplane
-controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kube-scheduler (cached per version).
+controlplane: ## Build etcd and the Kubernetes components, kubelet and kube-proxy included (cached per version).
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/build-controlplane.sh $(KUBEBUILDER_ASSETS)
 
 .PHONY: controller-gen

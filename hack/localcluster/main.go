@@ -1,9 +1,12 @@
-// Command localcluster runs a Kubernetes cluster on this machine without Docker or a kubelet: etcd,
-// kube-apiserver, kube-controller-manager and kube-scheduler on loopback, and a local node that runs pods
-// as host processes. It can deploy kustomize directories and apply manifests once the cluster is up, and
-// runs until interrupted.
+// Command localcluster runs a Kubernetes cluster on this machine without Docker: etcd, kube-apiserver,
+// kube-controller-manager and kube-scheduler on loopback, an image registry, and one node (containerd,
+// runc, the kubelet and kube-proxy) in a network namespace of its own. It pushes LongTask's images to the
+// registry, deploys kustomize directories with those images, applies manifests, and runs until
+// interrupted; then it stops everything and removes what the node left (processes, mounts, the network
+// namespace and its rules, cgroups).
 //
-//	localcluster up --state-dir DIR --k8s-bin DIR [--image IMAGE=BINARY]... [--deploy DIR]... [--apply FILE]...
+//	localcluster up --state-dir DIR --k8s-bin DIR --images DIR [--deploy DIR]... [--apply FILE]...
+//	    [--forward PORT=NAMESPACE/SERVICE:PORT]... [--say LINE]...
 package main
 
 import (
@@ -14,116 +17,113 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
-
 	"github.com/longtask-dev/longtask/internal/localcluster"
-	"github.com/longtask-dev/longtask/internal/localnode"
 )
 
+const usage = "usage: localcluster up --state-dir DIR --k8s-bin DIR --images DIR [--deploy DIR]... [--apply FILE]... [--forward PORT=NAMESPACE/SERVICE:PORT]... [--say LINE]..."
+
+// options are the flags of `localcluster up`.
+type options struct {
+	cluster            localcluster.Options
+	deploy, apply, say []string
+	forwards           []forward
+}
+
+// forward is a Service port served on the host's loopback.
+type forward struct {
+	hostPort, port  int
+	namespace, name string
+}
+
 func main() {
-	if len(os.Args) > 2 && os.Args[1] == "container-exec" {
-		err := localnode.ContainerExec(os.Args[2])
-		fmt.Fprintf(os.Stderr, "localnode: %v\n", err)
-		os.Exit(localnode.ExitCode(err))
-	}
 	if len(os.Args) < 2 || os.Args[1] != "up" {
-		fmt.Fprintln(os.Stderr, "usage: localcluster up --state-dir DIR --k8s-bin DIR [--image IMAGE=BINARY]... [--deploy DIR]... [--apply FILE]...")
+		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
+	var opts options
 	fs := flag.NewFlagSet("up", flag.ExitOnError)
-	stateDir := fs.String("state-dir", ".dev", "directory for the cluster's state; kept across restarts")
-	binDir := fs.String("k8s-bin", "bin/k8s", "directory with etcd, kube-apiserver, kube-controller-manager and kube-scheduler")
-	images := map[string]string{}
-	fs.Func("image", "IMAGE=BINARY: run BINARY for containers of IMAGE (repeatable)", func(s string) error {
-		image, binary, ok := strings.Cut(s, "=")
-		if !ok {
-			return fmt.Errorf("want IMAGE=BINARY, got %q", s)
-		}
-		abs, err := filepath.Abs(binary)
-		images[image] = abs
+	fs.StringVar(&opts.cluster.StateDir, "state-dir", "bin/dev", "directory for the cluster's state; kept across restarts")
+	fs.StringVar(&opts.cluster.BinDir, "k8s-bin", "bin/k8s", "directory with etcd and the Kubernetes components")
+	fs.StringVar(&opts.cluster.Images, "images", "bin/images", "OCI image layout with LongTask's images (make images)")
+	fs.Func("deploy", "kustomize directory to deploy with the registry's images, waiting for its Deployments (repeatable)", func(s string) error { opts.deploy = append(opts.deploy, s); return nil })
+	fs.Func("apply", "manifest to apply after the deployments (repeatable)", func(s string) error { opts.apply = append(opts.apply, s); return nil })
+	fs.Func("say", "a line to print with the instructions once the cluster is up (repeatable)", func(s string) error { opts.say = append(opts.say, s); return nil })
+	fs.Func("forward", "PORT=NAMESPACE/SERVICE:PORT: serve a Service's port on 127.0.0.1:PORT (repeatable)", func(s string) error {
+		f, err := parseForward(s)
+		opts.forwards = append(opts.forwards, f)
 		return err
 	})
-	var deploy, apply, say []string
-	fs.Func("deploy", "kustomize directory to apply once the cluster is up, waiting for its Deployments (repeatable)", func(s string) error { deploy = append(deploy, s); return nil })
-	fs.Func("apply", "manifest to apply after the deployments (repeatable)", func(s string) error { apply = append(apply, s); return nil })
-	fs.Func("say", "a line to print with the instructions once the cluster is up (repeatable)", func(s string) error { say = append(say, s); return nil })
 	_ = fs.Parse(os.Args[2:])
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := up(ctx, *stateDir, *binDir, images, deploy, apply, say); err != nil {
+	if err := up(ctx, opts); err != nil {
 		fmt.Fprintf(os.Stderr, "localcluster: %v\n", err)
 		os.Exit(1)
 	}
 }
 
-func sayLines(lines []string) string {
-	var b strings.Builder
-	for _, line := range lines {
-		b.WriteString("\n  " + line + "\n")
+func parseForward(s string) (forward, error) {
+	hostPort, target, ok1 := strings.Cut(s, "=")
+	service, port, ok2 := strings.Cut(target, ":")
+	namespace, name, ok3 := strings.Cut(service, "/")
+	var f forward
+	var err1, err2 error
+	f.hostPort, err1 = strconv.Atoi(hostPort)
+	f.port, err2 = strconv.Atoi(port)
+	if !ok1 || !ok2 || !ok3 || err1 != nil || err2 != nil {
+		return f, fmt.Errorf("want PORT=NAMESPACE/SERVICE:PORT, got %q", s)
 	}
-	return b.String()
+	f.namespace, f.name = namespace, name
+	return f, nil
 }
 
-func up(ctx context.Context, stateDir, binDir string, images map[string]string, deploy, apply, say []string) error {
-	stateDir, err := filepath.Abs(stateDir)
+func up(ctx context.Context, opts options) error {
+	opts.cluster.Log = os.Stderr
+	cluster, err := localcluster.Start(ctx, opts.cluster)
 	if err != nil {
 		return err
 	}
-	if binDir, err = filepath.Abs(binDir); err != nil {
-		return err
-	}
-	cluster, err := localcluster.Start(ctx, localcluster.Options{StateDir: stateDir, BinDir: binDir, Log: os.Stderr})
-	if err != nil {
-		return err
-	}
-	defer cluster.Stop()
-
-	restConfig, err := clientcmd.BuildConfigFromFlags("", cluster.Kubeconfig())
-	if err != nil {
-		return err
-	}
-	client, err := kubernetes.NewForConfig(restConfig)
-	if err != nil {
-		return err
-	}
-	helper, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	node := localnode.New(localnode.Options{
-		NodeName: "localnode", Client: client, StateDir: filepath.Join(stateDir, "node"), Images: images,
-		APIServerHost: "127.0.0.1", APIServerPort: cluster.APIServerPort(), Helper: helper,
-		LogsPort: cluster.NodePort(), Log: os.Stderr,
-	})
-	nodeDone := make(chan error, 1)
-	go func() { nodeDone <- node.Run(ctx) }()
+	defer func() {
+		fmt.Fprintln(os.Stderr, "localcluster: stopping")
+		cluster.Stop()
+	}()
+	stateDir := filepath.Dir(cluster.Kubeconfig())
 
 	kubectl := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", cluster.Kubeconfig()}, args...)...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		return cmd.Run()
 	}
-	for _, dir := range deploy {
-		fmt.Fprintf(os.Stderr, "localcluster: deploying %s\n", dir)
-		if err := kubectl("apply", "--server-side", "--force-conflicts", "-k", dir); err != nil {
+	for i, dir := range opts.deploy {
+		overlay := filepath.Join(stateDir, "deploy", strconv.Itoa(i))
+		if err := cluster.WriteDeployOverlay(overlay, dir); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "localcluster: deploying %s with the images of %s\n", dir, cluster.RegistryName())
+		if err := kubectl("apply", "--server-side", "--force-conflicts", "-k", overlay); err != nil {
 			return fmt.Errorf("deploying %s: %w", dir, err)
 		}
 	}
-	if len(deploy) > 0 {
+	if len(opts.deploy) > 0 {
 		if err := kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"); err != nil {
 			return err
 		}
 		if err := kubectl("wait", "--for=condition=Available", "deployment", "--all", "--all-namespaces", "--timeout=180s"); err != nil {
-			return fmt.Errorf("waiting for the deployments (logs in %s): %w", filepath.Join(stateDir, "node", "pods"), err)
+			return fmt.Errorf("waiting for the deployments (kubectl describe pods -A says why): %w", err)
 		}
 	}
-	for _, file := range apply {
+	for _, f := range opts.forwards {
+		if err := cluster.Forward(fmt.Sprintf("127.0.0.1:%d", f.hostPort), f.namespace, f.name, f.port); err != nil {
+			return err
+		}
+	}
+	for _, file := range opts.apply {
 		if err := kubectl("apply", "-f", file); err != nil {
 			return fmt.Errorf("applying %s: %w", file, err)
 		}
@@ -140,14 +140,15 @@ The cluster is up. In another terminal:
   kubectl get longtasks -w
 %s
 Component logs are in %s. Press Ctrl-C to stop; the state is kept, so the next start resumes.
-`, cluster.Kubeconfig(), sayLines(say), filepath.Join(stateDir, "logs"))
-
-	select {
-	case <-ctx.Done():
-	case err := <-nodeDone:
-		return fmt.Errorf("the local node stopped: %w", err)
-	}
-	fmt.Fprintln(os.Stderr, "localcluster: stopping")
-	<-nodeDone
+`, cluster.Kubeconfig(), sayLines(opts.say), filepath.Join(stateDir, "logs"))
+	<-ctx.Done()
 	return nil
+}
+
+func sayLines(lines []string) string {
+	var b strings.Builder
+	for _, line := range lines {
+		b.WriteString("\n  " + line + "\n")
+	}
+	return b.String()
 }

@@ -2,8 +2,10 @@ package localcluster
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,58 +15,131 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
 // Options configure a local cluster.
 type Options struct {
-	// StateDir holds everything the cluster keeps: certificates, etcd's data, kubeconfigs and logs.
+	// StateDir holds everything the cluster keeps: certificates, etcd's data, the registry's blobs, the
+	// node's images and records, kubeconfigs and logs.
 	StateDir string
-	// BinDir holds etcd, kube-apiserver, kube-controller-manager and kube-scheduler.
+	// BinDir holds etcd and the Kubernetes components (hack/build-controlplane.sh).
 	BinDir string
+	// Images is an OCI image layout (make images) whose images the cluster's registry serves.
+	Images string
 	// Log receives what the cluster is doing, for people.
 	Log io.Writer
 }
 
-// Cluster is a running local control plane.
+// Cluster is a running local cluster: a control plane on loopback, a registry, and one node.
 type Cluster struct {
-	opts  Options
-	certs certs
-	ports ports
-	procs []*exec.Cmd
+	opts    Options
+	certs   certs
+	ports   ports
+	network network
+	cgroups cgroupTree
+	node    nodeDirs
+	// procs are the running components, in the order they started.
+	procs []component
+	// listeners join the node's network namespace to the host's loopback.
+	listeners []net.Listener
+	registry  *http.Server
+	images    map[string]string
+}
+
+type component struct {
+	name string
+	cmd  *exec.Cmd
 }
 
 // ports are the loopback ports the components listen on; kept in the state directory so that a
 // restarted cluster answers where its kubeconfig says.
 type ports struct {
-	EtcdClient, EtcdPeer, APIServer, ControllerManager, Scheduler int
-	// Node is where the local node serves container logs.
-	Node int
+	EtcdClient, EtcdPeer, APIServer, ControllerManager, Scheduler, Registry int
 }
 
-// Start starts etcd, kube-apiserver, kube-controller-manager and kube-scheduler and returns when the
-// API server is ready.
+// Start starts the control plane, the registry and the node, pushes the images, and returns when the node
+// is Ready. It first removes whatever an earlier run that did not stop cleanly left behind.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
-	c := &Cluster{opts: opts, certs: certs{dir: filepath.Join(opts.StateDir, "pki")}}
+	stateDir, err := filepath.Abs(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	opts.StateDir = stateDir
+	// Names on the machine (network namespace, cgroup, /run directory) come from the state directory,
+	// so that two clusters with different state never meet.
+	sum := sha256.Sum256([]byte(stateDir))
+	id := hex.EncodeToString(sum[:3])
+	c := &Cluster{
+		opts:  opts,
+		certs: certs{dir: filepath.Join(stateDir, "pki")},
+		node:  nodeDirs{state: filepath.Join(stateDir, "node"), run: filepath.Join("/run/longtask", id)},
+	}
 	for _, dir := range []string{"logs", "etcd"} {
-		if err := os.MkdirAll(filepath.Join(opts.StateDir, dir), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Join(stateDir, dir), 0o700); err != nil {
 			return nil, err
 		}
-	}
-	if err := c.certs.ensure(); err != nil {
-		return nil, fmt.Errorf("creating certificates: %w", err)
 	}
 	if err := c.loadPorts(); err != nil {
 		return nil, err
 	}
+	if c.network, err = loadNetwork(stateDir, id); err != nil {
+		return nil, err
+	}
+	if c.cgroups, err = findCgroupTree("/longtask-" + id); err != nil {
+		return nil, err
+	}
+	if err := c.certs.ensure(c.network.NodeIP); err != nil {
+		return nil, fmt.Errorf("creating certificates: %w", err)
+	}
 	for _, kc := range []struct{ file, cert string }{{"kubeconfig", "admin"}, {"controller-manager.kubeconfig", "controller-manager"}, {"scheduler.kubeconfig", "scheduler"}} {
-		if err := c.writeKubeconfig(filepath.Join(opts.StateDir, kc.file), kc.cert); err != nil {
+		if err := c.writeKubeconfig(filepath.Join(stateDir, kc.file), c.APIServerURL(), kc.cert); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.cleanUpNode(); err != nil {
+		return nil, fmt.Errorf("removing what an earlier run left: %w", err)
+	}
+	if err := c.start(ctx); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	c.logf("cluster ready: API server %s, registry %s, node %s (%s)", c.APIServerURL(), c.RegistryName(), NodeName, c.network.NodeIP)
+	return c, nil
+}
+
+func (c *Cluster) start(ctx context.Context) error {
+	if err := c.network.create(); err != nil {
+		return fmt.Errorf("creating the node's network: %w", err)
+	}
+	if err := c.cgroups.create(); err != nil {
+		return fmt.Errorf("creating the node's cgroups: %w", err)
+	}
+	if err := c.startRegistry(); err != nil {
+		return err
+	}
+	// The kubelet and kube-proxy reach the API server at 127.0.0.1 in the node's namespace, and the pods
+	// at the node IP (the address the API server advertises for its Service); containerd reaches the
+	// registry at its host address.
+	for _, join := range []struct{ nodeAddr, hostAddr string }{
+		{fmt.Sprintf("0.0.0.0:%d", c.ports.APIServer), fmt.Sprintf("127.0.0.1:%d", c.ports.APIServer)},
+		{c.RegistryHost(), c.RegistryHost()},
+	} {
+		l, err := listenIn(c.network.NSPath(), join.nodeAddr)
+		if err != nil {
+			return fmt.Errorf("listening in the node's network namespace: %w", err)
+		}
+		c.listeners = append(c.listeners, l)
+		hostAddr := join.hostAddr
+		go forward(l, func(ctx context.Context) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "tcp", hostAddr)
+		}, c.logf)
 	}
 
 	steps := []struct {
@@ -79,20 +154,28 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	for _, step := range steps {
 		c.logf("starting %s", step.name)
-		if err := c.start(step.name, step.args); err != nil {
-			c.Stop()
-			return nil, err
+		if _, err := c.startProcess(step.name, append([]string{filepath.Join(c.opts.BinDir, step.name)}, step.args...)); err != nil {
+			return err
 		}
 		if step.ready == nil {
 			continue
 		}
 		if err := waitFor(ctx, 60*time.Second, step.ready); err != nil {
-			c.Stop()
-			return nil, fmt.Errorf("%s did not become ready (see %s): %w", step.name, c.LogFile(step.name), err)
+			return fmt.Errorf("%s did not become ready (see %s): %w", step.name, c.LogFile(step.name), err)
 		}
 	}
-	c.logf("control plane ready at %s", c.APIServerURL())
-	return c, nil
+
+	if err := c.pushImages(ctx); err != nil {
+		return err
+	}
+	if err := c.writeNodeConfig(); err != nil {
+		return err
+	}
+	client, err := c.client()
+	if err != nil {
+		return err
+	}
+	return c.startNode(ctx, client)
 }
 
 // Kubeconfig is the path of an admin kubeconfig for the cluster.
@@ -106,16 +189,16 @@ func (c *Cluster) APIServerURL() string {
 // APIServerPort is the API server's port on 127.0.0.1.
 func (c *Cluster) APIServerPort() int { return c.ports.APIServer }
 
-// NodePort is a free port kept for the local node's log server.
-func (c *Cluster) NodePort() int { return c.ports.Node }
+// NetNS is the path of the node's network namespace, for reaching the cluster's Services from the host
+// (Forward).
+func (c *Cluster) NetNS() string { return c.network.NSPath() }
 
-// CAFile is the cluster CA's certificate.
-func (c *Cluster) CAFile() string { return c.certs.path("ca.crt") }
-
-// AdminCert returns the admin client certificate and key files, which the API server also presents to
-// the local node when it asks for logs.
-func (c *Cluster) AdminCert() (string, string) {
-	return c.certs.path("admin.crt"), c.certs.path("admin.key")
+func (c *Cluster) client() (kubernetes.Interface, error) {
+	config, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig())
+	if err != nil {
+		return nil, err
+	}
+	return kubernetes.NewForConfig(config)
 }
 
 // LogFile is where a component's output goes.
@@ -123,12 +206,28 @@ func (c *Cluster) LogFile(component string) string {
 	return filepath.Join(c.opts.StateDir, "logs", component+".log")
 }
 
-// Stop stops the components in the reverse order of their start: SIGTERM, then SIGKILL after 10s.
+// Stop stops the node, cleaning up after it, then the control plane in the reverse order of its start
+// (SIGTERM, then SIGKILL after 10s), then the registry.
 func (c *Cluster) Stop() {
+	if err := c.stopNode(); err != nil {
+		c.logf("%v", err)
+	}
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		stopProcess(c.procs[i], 10*time.Second)
+		stopProcess(c.procs[i].cmd, 10*time.Second)
 	}
 	c.procs = nil
+	c.stopRegistry()
+}
+
+// stopComponent stops one running component, if it runs.
+func (c *Cluster) stopComponent(name string) {
+	for i, p := range c.procs {
+		if p.name == name {
+			stopProcess(p.cmd, 10*time.Second)
+			c.procs = slices.Delete(c.procs, i, i+1)
+			return
+		}
+	}
 }
 
 func stopProcess(cmd *exec.Cmd, grace time.Duration) {
@@ -143,23 +242,23 @@ func stopProcess(cmd *exec.Cmd, grace time.Duration) {
 	}
 }
 
-func (c *Cluster) start(name string, args []string) error {
+// startProcess starts argv as the component name, its output going to the component's log file.
+func (c *Cluster) startProcess(name string, argv []string) (*exec.Cmd, error) {
 	logFile, err := os.OpenFile(c.LogFile(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(c.opts.BinDir, name), args...)
+	defer logFile.Close()
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Their own process group, so that Ctrl-C reaches only this program, which stops them in order; and
 	// they die with it if it is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return fmt.Errorf("starting %s: %w (run make controlplane to build it)", name, err)
+		return nil, fmt.Errorf("starting %s: %w (make dev and make test-e2e build and install what it needs)", name, err)
 	}
-	logFile.Close()
-	c.procs = append(c.procs, cmd)
-	return nil
+	c.procs = append(c.procs, component{name: name, cmd: cmd})
+	return cmd, nil
 }
 
 func (c *Cluster) etcdArgs() []string {
@@ -178,7 +277,9 @@ func (c *Cluster) etcdArgs() []string {
 func (c *Cluster) apiserverArgs() []string {
 	return []string{
 		fmt.Sprintf("--etcd-servers=http://127.0.0.1:%d", c.ports.EtcdClient),
-		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+		// The API server listens on the host's loopback only; the node IP it advertises for its Service
+		// (which pods reach it by) is joined to that in the node's namespace.
+		"--bind-address=127.0.0.1", "--advertise-address=" + c.network.NodeIP,
 		fmt.Sprintf("--secure-port=%d", c.ports.APIServer),
 		"--tls-cert-file=" + c.certs.path("apiserver.crt"), "--tls-private-key-file=" + c.certs.path("apiserver.key"),
 		"--client-ca-file=" + c.certs.path("ca.crt"),
@@ -188,8 +289,10 @@ func (c *Cluster) apiserverArgs() []string {
 		"--service-cluster-ip-range=10.96.0.0/16",
 		"--authorization-mode=Node,RBAC",
 		"--allow-privileged=true",
-		// For kubectl logs: the API server reaches the local node as a client with the admin certificate.
-		"--kubelet-client-certificate=" + c.certs.path("admin.crt"), "--kubelet-client-key=" + c.certs.path("admin.key"),
+		// For kubectl logs, exec and port-forward: the API server reaches the kubelet at the node IP, checks
+		// its serving certificate, and shows its own client certificate, which the kubelet authorizes.
+		"--kubelet-client-certificate=" + c.certs.path("apiserver-kubelet-client.crt"), "--kubelet-client-key=" + c.certs.path("apiserver-kubelet-client.key"),
+		"--kubelet-certificate-authority=" + c.certs.path("ca.crt"),
 		"--kubelet-preferred-address-types=InternalIP",
 	}
 }
@@ -278,33 +381,44 @@ func waitFor(ctx context.Context, timeout time.Duration, check func(context.Cont
 	}
 }
 
-func (c *Cluster) writeKubeconfig(path, cert string) error {
+// writeKubeconfig writes a kubeconfig for server that authenticates with one of the cluster's client
+// certificates.
+func (c *Cluster) writeKubeconfig(path, server, cert string) error {
 	config := clientcmdapi.NewConfig()
-	config.Clusters["longtask-dev"] = &clientcmdapi.Cluster{Server: c.APIServerURL(), CertificateAuthority: c.certs.path("ca.crt")}
+	config.Clusters["longtask-dev"] = &clientcmdapi.Cluster{Server: server, CertificateAuthority: c.certs.path("ca.crt")}
 	config.AuthInfos[cert] = &clientcmdapi.AuthInfo{ClientCertificate: c.certs.path(cert + ".crt"), ClientKey: c.certs.path(cert + ".key")}
 	config.Contexts["longtask-dev"] = &clientcmdapi.Context{Cluster: "longtask-dev", AuthInfo: cert}
 	config.CurrentContext = "longtask-dev"
 	return clientcmd.WriteToFile(*config, path)
 }
 
+// loadPorts reads the ports from the state directory and picks a free one for any it does not have yet
+// (a state directory from an older version lacks some).
 func (c *Cluster) loadPorts() error {
 	path := filepath.Join(c.opts.StateDir, "ports.json")
 	data, err := os.ReadFile(path)
 	if err == nil {
-		if err := json.Unmarshal(data, &c.ports); err != nil || c.ports.Node != 0 {
-			return err
+		if err := json.Unmarshal(data, &c.ports); err != nil {
+			return fmt.Errorf("reading %s: %w", path, err)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	free, err := freePorts(6)
+	fields := []*int{&c.ports.EtcdClient, &c.ports.EtcdPeer, &c.ports.APIServer, &c.ports.ControllerManager, &c.ports.Scheduler, &c.ports.Registry}
+	// Twice as many as needed, so that the ones a stopped cluster keeps but does not listen on now
+	// can be skipped.
+	free, err := freePorts(2 * len(fields))
 	if err != nil {
 		return err
 	}
-	if c.ports.APIServer == 0 {
-		c.ports = ports{EtcdClient: free[0], EtcdPeer: free[1], APIServer: free[2], ControllerManager: free[3], Scheduler: free[4]}
+	for _, port := range fields {
+		for *port == 0 {
+			if p := free[0]; !slices.ContainsFunc(fields, func(f *int) bool { return *f == p }) {
+				*port = p
+			}
+			free = free[1:]
+		}
 	}
-	c.ports.Node = free[5]
 	data, err = json.Marshal(c.ports)
 	if err != nil {
 		return err

@@ -195,13 +195,13 @@ spec:
   podTemplate:
     spec:
       securityContext:
+        # No runAsUser: the kubelet checks the user the worker image itself names.
         runAsNonRoot: true
-        runAsUser: 65532
         seccompProfile:
           type: RuntimeDefault
       containers:
       - name: task
-        image: ` + workerImage + `
+        image: ` + workerImage(t) + `
         command: ["longtask-worker", "demo", "--steps", "3", "--max-delay", "100ms"]
         securityContext:
           allowPrivilegeEscalation: false
@@ -223,7 +223,7 @@ kind: LongTask
 metadata:
   name: stuck
 spec:
-  image: busybox:1.37
+  image: busybox:1.35
   command: ["sh", "-c", "echo '::progress 1/2 waiting'; sleep 3600; : `+marker+`"]
 `)
 	kubectl(t, ns, "wait", "--for=condition=Running", "longtask/stuck", "--timeout="+waitTimeout)

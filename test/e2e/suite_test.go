@@ -1,8 +1,9 @@
 //go:build e2e
 
 // Package e2e tests LongTask end to end, through a real cluster: hack/localcluster's control plane (with
-// the real Job controller, garbage collector and service account controllers) and local node, with the
-// operator deployed from config/default and driven with kubectl as a user types it. Run it with
+// the real Job controller, garbage collector and service account controllers), its registry, and its
+// node (containerd, runc, the kubelet and kube-proxy), with the operator deployed from config/default
+// with the images make images built, and driven with kubectl as a user types it. Run it with
 // `make test-e2e`, which builds what it needs.
 package e2e
 
@@ -11,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,19 +22,14 @@ import (
 	"time"
 )
 
-const (
-	managerImage = "ghcr.io/longtask-dev/longtask-manager:latest"
-	workerImage  = "ghcr.io/longtask-dev/longtask-worker:latest"
-	uiImage      = "ghcr.io/longtask-dev/longtask-ui:latest"
-	// uiURL is where the deployed UI listens: pods share the host's network on the local node.
-	uiURL = "http://127.0.0.1:8090"
-	// waitTimeout bounds each kubectl wait; the tasks here take seconds.
-	waitTimeout = "180s"
-)
+// waitTimeout bounds each kubectl wait; the tasks here take seconds.
+const waitTimeout = "180s"
 
 var (
 	root     = filepath.Join("..", "..")
 	stateDir string
+	// uiURL is where the deployed UI's Service is served on the host (localcluster --forward).
+	uiURL string
 )
 
 func TestMain(m *testing.M) {
@@ -41,7 +38,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	bin := filepath.Join(root, "bin")
-	for _, b := range []string{"manager", "longtask-worker", "ui", "localcluster", "k8s/kube-apiserver"} {
+	for _, b := range []string{"images/index.json", "localcluster", "k8s/kube-apiserver", "k8s/kubelet"} {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: %s is missing: run `make test-e2e`, which builds it\n", filepath.Join(bin, b))
 			return 1
@@ -58,7 +55,12 @@ func run(m *testing.M) int {
 		panic(err)
 	}
 	defer clusterLog.Close()
-	cluster = &localCluster{bin: bin, log: clusterLog}
+	uiPort, err := freePort()
+	if err != nil {
+		panic(err)
+	}
+	uiURL = fmt.Sprintf("http://127.0.0.1:%d", uiPort)
+	cluster = &localCluster{bin: bin, log: clusterLog, uiPort: uiPort}
 	if err := cluster.start(); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: the local cluster did not come up: %v\n", err)
 		printLogs()
@@ -80,6 +82,7 @@ var cluster *localCluster
 type localCluster struct {
 	bin    string
 	log    *os.File
+	uiPort int
 	cmd    *exec.Cmd
 	exited chan error
 }
@@ -87,11 +90,9 @@ type localCluster struct {
 // start starts the cluster, keeping the state of an earlier start, and waits until it is up.
 func (c *localCluster) start() error {
 	c.cmd = exec.Command(filepath.Join(c.bin, "localcluster"), "up",
-		"--state-dir", stateDir, "--k8s-bin", filepath.Join(c.bin, "k8s"),
-		"--image", managerImage+"="+filepath.Join(c.bin, "manager"),
-		"--image", workerImage+"="+filepath.Join(c.bin, "longtask-worker"),
-		"--image", uiImage+"="+filepath.Join(c.bin, "ui"),
-		"--deploy", filepath.Join(root, "config", "default"))
+		"--state-dir", stateDir, "--k8s-bin", filepath.Join(c.bin, "k8s"), "--images", filepath.Join(c.bin, "images"),
+		"--deploy", filepath.Join(root, "config", "default"),
+		"--forward", fmt.Sprintf("%d=longtask-system/longtask-ui:8090", c.uiPort))
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {
 		return err
@@ -106,7 +107,7 @@ func (c *localCluster) stop() {
 	_ = c.cmd.Process.Signal(syscall.SIGINT)
 	select {
 	case <-c.exited:
-	case <-time.After(30 * time.Second):
+	case <-time.After(60 * time.Second):
 		_ = c.cmd.Process.Kill()
 		<-c.exited
 	}
@@ -129,10 +130,20 @@ func waitReady(exited <-chan error) error {
 	}
 }
 
-// printLogs prints the end of every component's log, the local node's pod logs and the manager's log.
+// freePort asks the kernel for a free loopback port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// printLogs prints the end of every component's log and of every container's log on the node.
 func printLogs() {
 	files, _ := filepath.Glob(filepath.Join(stateDir, "logs", "*.log"))
-	pods, _ := filepath.Glob(filepath.Join(stateDir, "node", "pods", "*", "logs", "*.log"))
+	pods, _ := filepath.Glob(filepath.Join(stateDir, "node", "pod-logs", "*", "*", "*.log"))
 	files = append(append([]string{filepath.Join(stateDir, "localcluster.log")}, files...), pods...)
 	for _, f := range files {
 		data, err := os.ReadFile(f)
