@@ -22,6 +22,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
@@ -257,11 +258,13 @@ func jobFinished(job *batchv1.Job) bool {
 	return jobCondition(job, batchv1.JobComplete) || jobCondition(job, batchv1.JobFailed)
 }
 
-// SetupWithManager registers the reconciler: it watches LongTasks and the Jobs they own.
-func (r *LongTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
+// SetupWithManager registers the reconciler: it watches LongTasks and the Jobs they own, and reconciles up
+// to concurrency tasks at once (never the same task twice at once).
+func (r *LongTaskReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&longtaskv1.LongTask{}).
 		Owns(&batchv1.Job{}).
 		Named("longtask").
+		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Complete(r)
 }

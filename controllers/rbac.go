@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -59,15 +60,21 @@ func workerAccess(task *longtaskv1.LongTask) []client.Object {
 }
 
 // createWorkerAccess creates the worker's ServiceAccount, Role and RoleBinding, owned by the task so that
-// they go with it. They are created once, before the Job; existing ones are left as they are.
+// they go with it. They are created once, before the Job; existing ones are left as they are. They are
+// created side by side: none needs another to exist (a RoleBinding may name a Role or account that is yet
+// to come), and starting a task waits for the slowest write instead of the sum of three.
 func (r *LongTaskReconciler) createWorkerAccess(ctx context.Context, task *longtaskv1.LongTask) error {
+	var g errgroup.Group
 	for _, obj := range workerAccess(task) {
 		if err := ctrl.SetControllerReference(task, obj, r.Scheme()); err != nil {
 			return err
 		}
-		if err := r.Create(ctx, obj, client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating the worker's %T: %w", obj, err)
-		}
+		g.Go(func() error {
+			if err := r.Create(ctx, obj, client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("creating the worker's %T: %w", obj, err)
+			}
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }

@@ -21,6 +21,7 @@ func main() {
 		metricsAddr, probeAddr, workerImage string
 		leaderElect                         bool
 		writeBudget                         float64
+		concurrency                         int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 turns it off.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health probes bind to.")
@@ -30,6 +31,9 @@ func main() {
 	flag.Float64Var(&writeBudget, "progress-write-budget", 100,
 		"Progress writes per second that all running tasks together may make to the API server; 0 for no limit. "+
 			"Each task writes at most once per spec.progressInterval, or less often when many tasks share the budget.")
+	flag.IntVar(&concurrency, "max-concurrent-reconciles", 10,
+		"How many tasks the controller reconciles at once. Starting a task takes a few API writes, so this bounds "+
+			"how fast a burst of new tasks gets its Jobs.")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -56,7 +60,7 @@ func main() {
 		log.Error(err, "Unable to create the manager")
 		os.Exit(1)
 	}
-	if err := controllers.NewLongTaskReconciler(mgr, controllers.JobOptions{WorkerImage: workerImage}, writeBudget).SetupWithManager(mgr); err != nil {
+	if err := controllers.NewLongTaskReconciler(mgr, controllers.JobOptions{WorkerImage: workerImage}, writeBudget).SetupWithManager(mgr, concurrency); err != nil {
 		log.Error(err, "Unable to set up the controller")
 		os.Exit(1)
 	}
@@ -69,7 +73,7 @@ func main() {
 		os.Exit(1)
 	}
 
-	log.Info("Starting the manager", "workerImage", workerImage, "progressWriteBudget", writeBudget)
+	log.Info("Starting the manager", "workerImage", workerImage, "progressWriteBudget", writeBudget, "maxConcurrentReconciles", concurrency)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "The manager stopped")
 		os.Exit(1)

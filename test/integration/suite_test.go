@@ -120,7 +120,7 @@ func startManager(ctx context.Context) error {
 	}
 	reconciler := controllers.NewLongTaskReconciler(mgr, controllers.JobOptions{WorkerImage: workerImage}, 0)
 	writeBudget = reconciler.Budget
-	if err := reconciler.SetupWithManager(mgr); err != nil {
+	if err := reconciler.SetupWithManager(mgr, 4); err != nil {
 		return err
 	}
 	go func() {
