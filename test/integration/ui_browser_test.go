@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"sync"
 	"testing"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/chromedp/chromedp"
@@ -92,13 +94,22 @@ func startUI(t *testing.T, push bool) string {
 }
 
 // pageValue waits until a JavaScript expression on the page is truthy and returns its value.
+// A page that navigates (a form post and its redirect) takes its JavaScript context with it; a poll that
+// was running there fails with one of these, and starts again in the new page.
+var navigatedAway = []string{"Cannot find context with specified id", "Execution context was destroyed"}
+
 func pageValue[T any](t *testing.T, ctx context.Context, expression string) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, chromedp.Poll[T](expression, chromedp.WithPollingTimeout(timeout)))
-	if err != nil {
-		t.Fatalf("waiting for %s: %v", expression, err)
+	deadline := time.Now().Add(timeout)
+	for {
+		v, err := chromedp.Run(ctx, chromedp.Poll[T](expression, chromedp.WithPollingTimeout(time.Until(deadline))))
+		if err == nil {
+			return v
+		}
+		if time.Now().After(deadline) || !slices.ContainsFunc(navigatedAway, func(s string) bool { return strings.Contains(err.Error(), s) }) {
+			t.Fatalf("waiting for %s: %v", expression, err)
+		}
 	}
-	return v
 }
 
 // openPage starts the UI and opens path in a new browser tab.
