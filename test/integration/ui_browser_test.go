@@ -6,10 +6,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"sync"
-	"testing"
 	"slices"
 	"strings"
+	"sync"
+	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
