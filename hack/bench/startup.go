@@ -1,0 +1,353 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+// parallelCreates is how many clients create the objects at once, as a script or a queue would.
+const parallelCreates = 16
+
+// startupResult is what one start-up run measured.
+type startupResult struct {
+	n, concurrency int
+	// latencies are create → Job seen in a watch, one per task.
+	latencies []time.Duration
+	// total is from the first create to the last Job seen.
+	total time.Duration
+	// baseline is the time the same clients took to create n bare Jobs.
+	baseline time.Duration
+	// writes are the manager's requests other than reads (POST, PUT, PATCH, DELETE), Events included.
+	writes int
+	// cpu and peakRSS are the manager process's, over the whole run.
+	cpu     time.Duration
+	peakRSS int64
+}
+
+// runStartup starts a control plane (etcd and kube-apiserver, no Job controller, so no pod ever runs) and
+// the manager binary, creates n bare Jobs as the baseline, then n LongTasks, and times each task's Job.
+func runStartup(ctx context.Context, opts benchOptions, n, concurrency int) (startupResult, error) {
+	res := startupResult{n: n, concurrency: concurrency}
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(opts.root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return res, fmt.Errorf("starting the control plane: %w", err)
+	}
+	defer func() { _ = env.Stop() }()
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return res, err
+	}
+	for _, ns := range []string{"baseline", "bench"} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return res, err
+		}
+	}
+
+	// Baseline: the same clients create n Jobs directly.
+	start := time.Now()
+	err = createInParallel(ctx, n, func(ctx context.Context, i int) error {
+		return c.Create(ctx, bareJob(i))
+	})
+	if err != nil {
+		return res, fmt.Errorf("creating the baseline Jobs: %w", err)
+	}
+	res.baseline = time.Since(start)
+
+	manager, err := startManager(ctx, opts, env, concurrency)
+	if err != nil {
+		return res, err
+	}
+	defer manager.stop()
+
+	jobs := &batchv1.JobList{}
+	if err := c.List(ctx, jobs, client.InNamespace("bench")); err != nil {
+		return res, err
+	}
+	w, err := c.Watch(ctx, &batchv1.JobList{}, client.InNamespace("bench"), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: jobs.ResourceVersion}})
+	if err != nil {
+		return res, err
+	}
+	defer w.Stop()
+	var mu sync.Mutex
+	created := make(map[string]time.Time, n)
+	seen := make(map[string]time.Time, n)
+	allSeen := make(chan struct{})
+	go func() {
+		for event := range w.ResultChan() {
+			if event.Type != watch.Added {
+				continue
+			}
+			job := event.Object.(*batchv1.Job)
+			mu.Lock()
+			if _, ok := seen[job.Name]; !ok {
+				seen[job.Name] = time.Now()
+				if len(seen) == n {
+					close(allSeen)
+				}
+			}
+			mu.Unlock()
+		}
+	}()
+
+	start = time.Now()
+	err = createInParallel(ctx, n, func(ctx context.Context, i int) error {
+		task := benchTask(i)
+		before := time.Now()
+		if err := c.Create(ctx, task); err != nil {
+			return err
+		}
+		mu.Lock()
+		created[task.Name] = before
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("creating the LongTasks: %w", err)
+	}
+	select {
+	case <-allSeen:
+	case <-time.After(opts.timeout):
+		mu.Lock()
+		defer mu.Unlock()
+		return res, fmt.Errorf("after %s only %d of %d tasks have a Job", opts.timeout, len(seen), n)
+	case <-ctx.Done():
+		return res, ctx.Err()
+	}
+	mu.Lock()
+	var last time.Time
+	for name, at := range seen {
+		res.latencies = append(res.latencies, at.Sub(created[name]))
+		if at.After(last) {
+			last = at
+		}
+	}
+	mu.Unlock()
+	res.total = last.Sub(start)
+	slices.Sort(res.latencies)
+
+	// Let the status writes that follow the last Job land before counting.
+	time.Sleep(2 * time.Second)
+	if res.writes, err = manager.writes(ctx); err != nil {
+		return res, err
+	}
+	res.cpu, res.peakRSS, err = manager.usage()
+	return res, err
+}
+
+// createInParallel calls create for 0..n-1 from parallelCreates goroutines.
+func createInParallel(ctx context.Context, n int, create func(context.Context, int) error) error {
+	next := make(chan int)
+	errs := make(chan error, parallelCreates)
+	var wg sync.WaitGroup
+	for range parallelCreates {
+		wg.Go(func() {
+			for i := range next {
+				if err := create(ctx, i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	for i := range n {
+		select {
+		case next <- i:
+		case err := <-errs:
+			close(next)
+			wg.Wait()
+			return err
+		}
+	}
+	close(next)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+func bareJob(i int) *batchv1.Job {
+	return &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("job-%05d", i), Namespace: "baseline"},
+		Spec: batchv1.JobSpec{
+			Suspend:      ptr.To(true),
+			BackoffLimit: ptr.To[int32](0),
+			Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+				RestartPolicy: corev1.RestartPolicyNever,
+				Containers:    []corev1.Container{{Name: "task", Image: "busybox:1.35", Command: []string{"true"}}},
+			}},
+		},
+	}
+}
+
+func benchTask(i int) *longtaskv1.LongTask {
+	return &longtaskv1.LongTask{
+		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("task-%05d", i), Namespace: "bench"},
+		Spec:       longtaskv1.LongTaskSpec{Command: []string{"longtask-worker", "demo", "--steps", "10"}},
+	}
+}
+
+// managerProcess is the manager binary, run against the benchmark's control plane.
+type managerProcess struct {
+	cmd        *exec.Cmd
+	metricsURL string
+}
+
+func startManager(ctx context.Context, opts benchOptions, env *envtest.Environment, concurrency int) (*managerProcess, error) {
+	user, err := env.ControlPlane.AddUser(envtest.User{Name: "longtask-bench", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return nil, err
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		return nil, err
+	}
+	kubeconfigPath := filepath.Join(opts.workDir, "manager.kubeconfig")
+	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
+	}
+	metrics, probe := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
+	logFile, err := os.Create(filepath.Join(opts.workDir, "manager.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(opts.manager, "--kubeconfig", kubeconfigPath, "--metrics-bind-address", metrics,
+		"--health-probe-bind-address", probe, "--max-concurrent-reconciles", strconv.Itoa(concurrency),
+		"--worker-image", "longtask-worker:bench")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the manager (make bench builds it): %w", err)
+	}
+	m := &managerProcess{cmd: cmd, metricsURL: "http://" + metrics + "/metrics"}
+	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		resp, err := http.Get("http://" + probe + "/readyz")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		m.stop()
+		return nil, fmt.Errorf("the manager did not become ready (see %s): %w", logFile.Name(), err)
+	}
+	return m, nil
+}
+
+// writes sums the manager's client requests that change something, from its rest_client_requests_total.
+func (m *managerProcess) writes(ctx context.Context) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.metricsURL, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("scraping the manager's metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	total := 0
+	scanner := bufio.NewScanner(resp.Body)
+	for scanner.Scan() {
+		line := scanner.Text()
+		if !strings.HasPrefix(line, "rest_client_requests_total{") {
+			continue
+		}
+		if !strings.Contains(line, `method="POST"`) && !strings.Contains(line, `method="PUT"`) &&
+			!strings.Contains(line, `method="PATCH"`) && !strings.Contains(line, `method="DELETE"`) {
+			continue
+		}
+		fields := strings.Fields(line)
+		value, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil {
+			return 0, fmt.Errorf("reading %q: %w", line, err)
+		}
+		total += int(value)
+	}
+	return total, scanner.Err()
+}
+
+// usage reads the manager's CPU time and peak resident memory from /proc.
+func (m *managerProcess) usage() (time.Duration, int64, error) {
+	pid := m.cmd.Process.Pid
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	// The fields after the command name, which is in parentheses and may hold spaces.
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	const ticksPerSecond = 100 // USER_HZ, fixed on Linux
+	cpu := time.Duration(utime+stime) * time.Second / ticksPerSecond
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	var peakKiB int64
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			peakKiB, _ = strconv.ParseInt(f[1], 10, 64)
+		}
+	}
+	return cpu, peakKiB * 1024, nil
+}
+
+func (m *managerProcess) stop() {
+	_ = m.cmd.Process.Kill()
+	_ = m.cmd.Wait()
+}
+
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// percentile is the p-th percentile (0-100) of sorted durations.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*p/100+0.5) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}
