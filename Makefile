@@ -82,7 +82,7 @@ fuzz: ## Fuzz the progress protocol parser for FUZZTIME (default 1m); keep new i
 
 .PHONY: bench
 bench: build controlplane ## Run the benchmarks and write docs/benchmarks.md (BENCH_SCALE tasks at once, default 1000).
-	go test ./... -run '^$$' -bench . -benchmem | tee $(LOCALBIN)/bench-micro.txt
+	go test ./controllers/... ./internal/... ./pkg/... -run '^$$' -bench . -benchmem | tee $(LOCALBIN)/bench-micro.txt
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go run ./hack/bench --manager $(LOCALBIN)/manager \
 		--micro $(LOCALBIN)/bench-micro.txt --out docs/benchmarks.md --n $(or $(BENCH_SCALE),1000)
 

@@ -142,7 +142,7 @@ func report(opts benchOptions, results []startupResult, micro string) string {
 	fmt.Fprintf(&b, "\nTargets (issue 8): p99 create → Job ≤ 10 s, ≥ 100 tasks/s.\n\n")
 
 	if micro != "" {
-		fmt.Fprintf(&b, "## Micro-benchmarks\n\nCommand: `go test ./... -run '^$' -bench . -benchmem`. Ratios are reported by the benchmarks\n")
+		fmt.Fprintf(&b, "## Micro-benchmarks\n\nCommand: `go test ./controllers/... ./internal/... ./pkg/... -run '^$' -bench . -benchmem`. Ratios are reported by the benchmarks\n")
 		fmt.Fprintf(&b, "themselves against a baseline measured in the same benchmark (`x-passthrough`: the worker's parsing against\npassing the same lines through untouched; `writes/report`: status writes per progress report).\n\n")
 		fmt.Fprintf(&b, "```\n%s```\n", keepBenchLines(micro))
 	}
