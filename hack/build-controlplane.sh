@@ -71,7 +71,7 @@ build_kubernetes() {
     log "Kubernetes $K8S_VERSION components are cached in $K8S_DIR"
     return
   fi
-  log "building ${missing[*]} $K8S_VERSION into $K8S_DIR (about 5 minutes on 2 cores, once per version)"
+  log "building ${missing[*]} $K8S_VERSION into $K8S_DIR (about 10 minutes on 2 cores, once per version)"
   local src gomod
   src="$(mktemp -d)"
   WORK_DIRS+=("$src")

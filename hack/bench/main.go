@@ -2,7 +2,7 @@
 // for each row, and for each figure what it is compared with, measured in the same run. `make bench` runs
 // it after the Go micro-benchmarks, whose output it includes.
 //
-//	bench --manager bin/manager --micro FILE --out docs/benchmarks.md [--n 1000] [--concurrency 10] [--compare 1]
+//	bench --manager bin/manager --micro FILE --out docs/benchmarks.md [--n 1000] [--concurrency 10] [--compare 1] [--latency-samples 500]
 //
 // Benchmarks report; they never fail on a time.
 package main
@@ -33,7 +33,7 @@ var scheme = k8sruntime.NewScheme()
 // benchOptions are the flags.
 type benchOptions struct {
 	root, manager, micro, out, workDir string
-	n, concurrency, compare            int
+	n, concurrency, compare, samples   int
 	timeout                            time.Duration
 }
 
@@ -46,6 +46,7 @@ func main() {
 	flag.IntVar(&opts.n, "n", 1000, "how many tasks to create at once")
 	flag.IntVar(&opts.concurrency, "concurrency", 10, "the manager's --max-concurrent-reconciles")
 	flag.IntVar(&opts.compare, "compare", 1, "also run with this --max-concurrent-reconciles, to compare (0: don't)")
+	flag.IntVar(&opts.samples, "latency-samples", 500, "how many writes the latency benchmark times, of each kind")
 	flag.DurationVar(&opts.timeout, "timeout", 5*time.Minute, "how long the tasks may take to get their Jobs")
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
@@ -84,6 +85,11 @@ func run(ctx context.Context, opts benchOptions) error {
 		fmt.Fprintln(os.Stderr, res.summary())
 		results = append(results, res)
 	}
+	fmt.Fprintf(os.Stderr, "bench: latency of %d progress writes and %d bare patches\n", opts.samples, opts.samples)
+	latency, err := runLatency(ctx, opts, opts.samples)
+	if err != nil {
+		return err
+	}
 	var micro string
 	if opts.micro != "" {
 		data, err := os.ReadFile(opts.micro)
@@ -95,7 +101,7 @@ func run(ctx context.Context, opts benchOptions) error {
 	if err := os.MkdirAll(filepath.Dir(opts.out), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(opts.out, []byte(report(opts, results, micro)), 0o644)
+	return os.WriteFile(opts.out, []byte(report(opts, results, latency, micro)), 0o644)
 }
 
 func (r startupResult) summary() string {
@@ -112,13 +118,15 @@ func round(d time.Duration) time.Duration {
 		return d.Round(100 * time.Millisecond)
 	case d >= time.Second:
 		return d.Round(10 * time.Millisecond)
-	default:
+	case d >= 100*time.Millisecond:
 		return d.Round(time.Millisecond)
+	default:
+		return d.Round(100 * time.Microsecond)
 	}
 }
 
 // report renders docs/benchmarks.md.
-func report(opts benchOptions, results []startupResult, micro string) string {
+func report(opts benchOptions, results []startupResult, latency latencyResult, micro string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Benchmarks\n\n")
 	fmt.Fprintf(&b, "Written by `make bench` (`hack/bench`) on %s. Every figure comes from one run on the machine below;\n", time.Now().UTC().Format("2006-01-02"))
@@ -140,6 +148,21 @@ func report(opts benchOptions, results []startupResult, micro string) string {
 			float64(r.writes)/float64(r.n), round(r.cpu), r.peakRSS>>20)
 	}
 	fmt.Fprintf(&b, "\nTargets (issue 8): p99 create → Job ≤ 10 s, ≥ 100 tasks/s.\n\n")
+
+	fmt.Fprintf(&b, "## Latency: a progress write to a watcher\n\n")
+	fmt.Fprintf(&b, "Command: `make bench`. On its own control plane, %d progress writes made with the worker's own write path\n", len(latency.progress))
+	fmt.Fprintf(&b, "(`worker.StatusWriter`: a merge patch of a LongTask's status), each timed until a watch on the LongTask\n")
+	fmt.Fprintf(&b, "delivers it; alternating with as many bare merge patches of a ConfigMap, timed the same way: the floor.\n\n")
+	fmt.Fprintf(&b, "| write → watch | p50 | p95 | p99 | p99 against the floor |\n| --- | ---: | ---: | ---: | ---: |\n")
+	floor99 := percentile(latency.floor, 99)
+	for _, row := range []struct {
+		name string
+		d    []time.Duration
+	}{{"progress write (LongTask status)", latency.progress}, {"bare ConfigMap patch (floor)", latency.floor}} {
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f× |\n", row.name, round(percentile(row.d, 50)), round(percentile(row.d, 95)),
+			round(percentile(row.d, 99)), percentile(row.d, 99).Seconds()/floor99.Seconds())
+	}
+	fmt.Fprintf(&b, "\nTarget (issue 8): the progress write's p99 ≤ 1.5× the floor's.\n\n")
 
 	if micro != "" {
 		fmt.Fprintf(&b, "## Micro-benchmarks\n\nCommand: `go test ./controllers/... ./internal/... ./pkg/... -run '^$' -bench . -benchmem`. Ratios are reported by the benchmarks\n")

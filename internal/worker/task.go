@@ -111,7 +111,7 @@ func RunTask(args []string, cfg Config, inTask bool, stdout, stderr io.Writer) i
 					publisher.SetInterval(max(cfg.ProgressInterval, d.Duration))
 				}
 			}
-			publisher.write = statusWriter(c, cfg.Task, follow)
+			publisher.write = StatusWriter(c, cfg.Task, follow)
 			task := readTask(c, cfg.Task, logf)
 			follow(task)
 			tracker.Attempt = attemptOf(task)
@@ -300,10 +300,11 @@ func newClient() (client.Client, error) {
 	return client.New(restConfig, client.Options{Scheme: scheme})
 }
 
-// statusWriter merge-patches the worker's own status fields, progress, result and checkpoint, and nothing
+// StatusWriter merge-patches the worker's own status fields, progress, result and checkpoint, and nothing
 // else. Every response carries the LongTask, and with it the write interval the controller asks for,
-// which is handed to follow: no watch is needed to follow it.
-func statusWriter(c client.Client, key types.NamespacedName, follow func(*longtaskv1.LongTask)) WriteFunc {
+// which is handed to follow: no watch is needed to follow it. It is the worker's whole write path to the
+// API server, which make bench times too.
+func StatusWriter(c client.Client, key types.NamespacedName, follow func(*longtaskv1.LongTask)) WriteFunc {
 	return func(ctx context.Context, snap Snapshot) error {
 		body, err := statusPatch(snap)
 		if err != nil {

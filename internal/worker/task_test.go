@@ -137,7 +137,7 @@ func TestStatusWriterPatchesOnlyTheWorkersFieldsAndFollowsTheController(t *testi
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(task).WithStatusSubresource(task).Build()
 
 	var followed time.Duration
-	write := statusWriter(c, types.NamespacedName{Namespace: "photos", Name: "resize"}, func(lt *longtaskv1.LongTask) {
+	write := StatusWriter(c, types.NamespacedName{Namespace: "photos", Name: "resize"}, func(lt *longtaskv1.LongTask) {
 		followed = lt.Status.EffectiveProgressInterval.Duration
 	})
 	result := "done"

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/worker"
+)
+
+// latencyResult is how long a write took to reach a watcher, one duration per write, sorted.
+type latencyResult struct {
+	progress, floor []time.Duration
+}
+
+// runLatency times writes from the writer to a watcher of the object: a worker's progress write (the
+// worker's own StatusWriter, a merge patch of a LongTask's status) against the floor, a bare merge patch
+// of a ConfigMap, alternating in the same control plane.
+func runLatency(ctx context.Context, opts benchOptions, samples int) (latencyResult, error) {
+	var res latencyResult
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(opts.root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return res, fmt.Errorf("starting the control plane: %w", err)
+	}
+	defer func() { _ = env.Stop() }()
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return res, err
+	}
+	const ns, name = "default", "latency"
+	task := benchTask(0)
+	task.Name, task.Namespace = name, ns
+	if err := c.Create(ctx, task); err != nil {
+		return res, err
+	}
+	configMap := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
+	if err := c.Create(ctx, configMap); err != nil {
+		return res, err
+	}
+	byName := &client.ListOptions{Namespace: ns, FieldSelector: fields.OneTermEqualSelector("metadata.name", name)}
+	taskWatch, err := c.Watch(ctx, &longtaskv1.LongTaskList{}, byName)
+	if err != nil {
+		return res, err
+	}
+	defer taskWatch.Stop()
+	configMapWatch, err := c.Watch(ctx, &corev1.ConfigMapList{}, byName)
+	if err != nil {
+		return res, err
+	}
+	defer configMapWatch.Stop()
+
+	write := worker.StatusWriter(c, types.NamespacedName{Namespace: ns, Name: name}, func(*longtaskv1.LongTask) {})
+	for i := range samples {
+		step := int64(i + 1)
+		start := time.Now()
+		err := write(ctx, worker.Snapshot{Progress: &longtaskv1.Progress{Current: step, Message: "step " + strconv.Itoa(i)}})
+		if err != nil {
+			return res, fmt.Errorf("writing progress: %w", err)
+		}
+		d, err := waitForEvent(taskWatch, start, func(obj any) bool {
+			p := obj.(*longtaskv1.LongTask).Status.Progress
+			return p != nil && p.Current == step
+		})
+		if err != nil {
+			return res, err
+		}
+		res.progress = append(res.progress, d)
+
+		start = time.Now()
+		patch := fmt.Sprintf(`{"data":{"step":"%d"}}`, step)
+		if err := c.Patch(ctx, configMap, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
+			return res, err
+		}
+		d, err = waitForEvent(configMapWatch, start, func(obj any) bool {
+			return obj.(*corev1.ConfigMap).Data["step"] == strconv.FormatInt(step, 10)
+		})
+		if err != nil {
+			return res, err
+		}
+		res.floor = append(res.floor, d)
+	}
+	slices.Sort(res.progress)
+	slices.Sort(res.floor)
+	return res, nil
+}
+
+// waitForEvent waits for the watch to deliver a modification that matches and says how long it has been
+// since start.
+func waitForEvent(w watch.Interface, start time.Time, matches func(any) bool) (time.Duration, error) {
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case event, ok := <-w.ResultChan():
+			if !ok {
+				return 0, fmt.Errorf("the watch ended")
+			}
+			if event.Type == watch.Modified && matches(event.Object) {
+				return time.Since(start), nil
+			}
+		case <-timeout:
+			return 0, fmt.Errorf("the write did not reach the watch in 10s")
+		}
+	}
+}
