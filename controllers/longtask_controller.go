@@ -243,15 +243,19 @@ func (e *jobConflictError) Error() string {
 }
 
 // CacheOptions limits the manager's cache to the Jobs that belong to LongTasks, so that the cluster's other
-// Jobs cost the manager no memory.
+// Jobs cost the manager no memory, and keeps no object's managedFields, which the controller never reads
+// and which are a large part of each LongTask and Job (several writers each own fields).
 func CacheOptions() cache.Options {
 	owned, err := labels.NewRequirement(longtaskv1.LabelTaskName, selection.Exists, nil)
 	if err != nil {
 		panic(err) // The label key is a constant known to be valid.
 	}
-	return cache.Options{ByObject: map[client.Object]cache.ByObject{
-		&batchv1.Job{}: {Label: labels.NewSelector().Add(*owned)},
-	}}
+	return cache.Options{
+		ByObject: map[client.Object]cache.ByObject{
+			&batchv1.Job{}: {Label: labels.NewSelector().Add(*owned)},
+		},
+		DefaultTransform: cache.TransformStripManagedFields(),
+	}
 }
 
 func jobFinished(job *batchv1.Job) bool {
