@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"sort"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -84,30 +83,12 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
-	tasks, err := s.list(r.Context())
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	s.render(w, "list.html", map[string]any{"Tasks": tasks, "Namespace": s.Namespace})
-}
-
 func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
 	task, ok := s.getOrError(w, r)
 	if !ok {
 		return
 	}
 	s.render(w, "task.html", map[string]any{"Task": task, "CanCancel": s.Writer != nil})
-}
-
-func (s *Server) listJSON(w http.ResponseWriter, r *http.Request) {
-	tasks, err := s.list(r.Context())
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	writeJSON(w, tasks)
 }
 
 func (s *Server) taskJSON(w http.ResponseWriter, r *http.Request) {
@@ -153,30 +134,6 @@ func sameOrigin(r *http.Request) bool {
 	}
 	u, err := url.Parse(origin)
 	return err == nil && u.Host == r.Host
-}
-
-func (s *Server) list(ctx context.Context) ([]taskView, error) {
-	tasks := &longtaskv1.LongTaskList{}
-	var opts []client.ListOption
-	if s.Namespace != "" {
-		opts = append(opts, client.InNamespace(s.Namespace))
-	}
-	if err := s.Reader.List(ctx, tasks, opts...); err != nil {
-		return nil, err
-	}
-	sort.Slice(tasks.Items, func(i, j int) bool {
-		a, b := tasks.Items[i], tasks.Items[j]
-		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
-			return b.CreationTimestamp.Before(&a.CreationTimestamp)
-		}
-		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
-	})
-	views := make([]taskView, 0, len(tasks.Items))
-	now := time.Now()
-	for i := range tasks.Items {
-		views = append(views, newTaskView(&tasks.Items[i], now))
-	}
-	return views, nil
 }
 
 func (s *Server) get(ctx context.Context, key types.NamespacedName) (taskView, error) {

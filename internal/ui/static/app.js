@@ -116,14 +116,17 @@
     const tbody = document.querySelector("#tasks tbody");
     const tick = async () => {
       try {
-        const response = await fetch("/api/tasks", { cache: "no-store" });
+        // The same filters and page as the server rendered.
+        const response = await fetch("/api/tasks" + location.search, { cache: "no-store" });
         if (response.ok) {
           const tasks = await response.json();
           tbody.replaceChildren(...tasks.map(row));
           if (tasks.length === 0) {
             const tr = document.createElement("tr");
             tr.className = "empty";
-            const td = cell(tr, "No tasks yet. Start one with kubectl apply -f task.yaml.");
+            const filtered = new URLSearchParams(location.search);
+            filtered.delete("page");
+            const td = cell(tr, filtered.size > 0 ? "No task matches." : "No tasks yet. Start one with kubectl apply -f task.yaml.");
             td.colSpan = 6;
             tbody.replaceChildren(tr);
           }

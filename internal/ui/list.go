@@ -1,0 +1,163 @@
+package ui
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+// pageSize is how many tasks a page of the list shows: with thousands of tasks, a page stays a few tens of
+// kilobytes however many there are.
+const pageSize = 50
+
+// listQuery is what a list request asks for: filters and a page, from the URL's query, so that a filtered
+// page can be linked to and works without JavaScript.
+type listQuery struct {
+	Namespace string
+	Phase     string
+	// Name keeps the tasks whose name contains it.
+	Name string
+	// Page counts from 1.
+	Page int
+}
+
+func parseListQuery(values url.Values) listQuery {
+	q := listQuery{
+		Namespace: strings.TrimSpace(values.Get("namespace")),
+		Phase:     values.Get("phase"),
+		Name:      strings.TrimSpace(values.Get("name")),
+		Page:      1,
+	}
+	if page, err := strconv.Atoi(values.Get("page")); err == nil && page > 1 {
+		q.Page = page
+	}
+	if !slices.Contains(phases, q.Phase) {
+		q.Phase = ""
+	}
+	return q
+}
+
+// phases are the phases the list filters by, in the order a task goes through them.
+var phases = []string{
+	string(longtaskv1.PhasePending), string(longtaskv1.PhaseRunning), string(longtaskv1.PhaseSucceeded),
+	string(longtaskv1.PhaseFailed), string(longtaskv1.PhaseCancelled),
+}
+
+// values is the query again, for links to other pages of the same list.
+func (q listQuery) values(page int) string {
+	v := url.Values{}
+	for key, value := range map[string]string{"namespace": q.Namespace, "phase": q.Phase, "name": q.Name} {
+		if value != "" {
+			v.Set(key, value)
+		}
+	}
+	if page > 1 {
+		v.Set("page", strconv.Itoa(page))
+	}
+	if len(v) == 0 {
+		return "/"
+	}
+	return "/?" + v.Encode()
+}
+
+// listPage is one page of the list, as the list page and /api/tasks show it.
+type listPage struct {
+	Tasks []taskView
+	// Total counts the tasks that match the filters, on every page; FirstShown and LastShown number the
+	// ones on this page among them.
+	Total, FirstShown, LastShown int
+	Query                        listQuery
+	Pages                        int
+	// Prev and Next link to the neighbouring pages of the same list, when there are any.
+	Prev, Next string
+	// Phases are the choices of the phase filter.
+	Phases []string
+	// UINamespace is the one namespace the UI serves, if it was started with one.
+	UINamespace string
+	// HasFilter says whether any filter is set, so that an empty page can say why.
+	HasFilter bool
+}
+
+// list reads the tasks that match q from the cache, newest first, and returns q's page of them.
+func (s *Server) list(ctx context.Context, q listQuery) (listPage, error) {
+	namespace := s.Namespace
+	if namespace == "" {
+		namespace = q.Namespace
+	} else if q.Namespace != "" && q.Namespace != s.Namespace {
+		return listPage{Query: q}, nil // outside the UI's namespace: nothing
+	}
+	tasks := &longtaskv1.LongTaskList{}
+	// Read-only, so the cache's objects need not be copied: with thousands of tasks and a refresh every
+	// few seconds per open list, the copies would be most of the UI's work.
+	opts := []client.ListOption{client.UnsafeDisableDeepCopy}
+	if namespace != "" {
+		opts = append(opts, client.InNamespace(namespace))
+	}
+	if err := s.Reader.List(ctx, tasks, opts...); err != nil {
+		return listPage{}, err
+	}
+	matching := make([]*longtaskv1.LongTask, 0, len(tasks.Items))
+	for i := range tasks.Items {
+		task := &tasks.Items[i]
+		phase := string(task.Status.Phase)
+		if phase == "" {
+			phase = string(longtaskv1.PhasePending)
+		}
+		if (q.Phase == "" || phase == q.Phase) && strings.Contains(task.Name, q.Name) {
+			matching = append(matching, task)
+		}
+	}
+	slices.SortFunc(matching, func(a, b *longtaskv1.LongTask) int {
+		if c := b.CreationTimestamp.Compare(a.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+
+	page := listPage{Total: len(matching), Query: q, Phases: phases, UINamespace: s.Namespace,
+		Pages: max(1, (len(matching)+pageSize-1)/pageSize), HasFilter: q.Namespace != "" || q.Phase != "" || q.Name != ""}
+	q.Page = min(q.Page, page.Pages)
+	page.Query.Page = q.Page
+	from, to := (q.Page-1)*pageSize, min(q.Page*pageSize, len(matching))
+	now := time.Now()
+	page.Tasks = make([]taskView, 0, to-from)
+	for _, task := range matching[from:to] {
+		page.Tasks = append(page.Tasks, newTaskView(task, now))
+	}
+	page.FirstShown, page.LastShown = from+1, to
+	if q.Page > 1 {
+		page.Prev = q.values(q.Page - 1)
+	}
+	if q.Page < page.Pages {
+		page.Next = q.values(q.Page + 1)
+	}
+	return page, nil
+}
+
+func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
+	page, err := s.list(r.Context(), parseListQuery(r.URL.Query()))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s.render(w, "list.html", page)
+}
+
+// listJSON serves a page of the list as an array of tasks; X-Total-Count says how many match on all pages.
+func (s *Server) listJSON(w http.ResponseWriter, r *http.Request) {
+	page, err := s.list(r.Context(), parseListQuery(r.URL.Query()))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("X-Total-Count", strconv.Itoa(page.Total))
+	writeJSON(w, page.Tasks)
+}
