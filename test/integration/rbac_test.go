@@ -7,6 +7,7 @@ import (
 
 	"github.com/onsi/gomega"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,10 +15,14 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/controllers"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
 )
 
@@ -104,4 +109,28 @@ func TestWorkerReportsWithItsOwnToken(t *testing.T) {
 		g.Expect(got.Status.Progress.Summary).To(gomega.Equal("3/3 (100%)"))
 		g.Expect(got.Status.Result).To(gomega.Equal(`{"steps": 3}`))
 	})
+}
+
+// TestManagerStartsATaskWithItsOwnRBAC reconciles a new task once with the manager's own permissions (the
+// running manager may reconcile it too): the worker's access and the Job must come in that one pass. RBAC
+// lets the manager bind a Role only once the Role exists, since it checks that the manager holds every
+// permission it grants; an admin, who skips that check, would not notice.
+func TestManagerStartsATaskWithItsOwnRBAC(t *testing.T) {
+	ns := newNamespace(t)
+	task := testutil.MakeLongTask("resize", ns).Obj()
+	create(t, task)
+	c, err := client.New(managerConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &controllers.LongTaskReconciler{
+		Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Clock: clock.RealClock{},
+		Options: controllers.JobOptions{WorkerImage: workerImage}, Budget: controllers.NewWriteBudget(c, 0),
+	}
+	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)}); err != nil {
+		t.Fatalf("reconciling a new task as the manager: %v", err)
+	}
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), &batchv1.Job{}); err != nil {
+		t.Errorf("the task's Job after one reconcile: %v", err)
+	}
 }

@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -22,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/yaml"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -43,6 +46,8 @@ var (
 	k8sClient client.WithWatch
 	// kubeconfig is an admin kubeconfig file, for kubectl and the worker binary.
 	kubeconfig string
+	// managerConfig authenticates as the manager: a user with the manager's generated ClusterRole only.
+	managerConfig *rest.Config
 	// writeBudget is the manager's progress write budget; unlimited unless a test sets it.
 	writeBudget *controllers.WriteBudget
 )
@@ -98,18 +103,55 @@ func run(m *testing.M) int {
 		panic(err)
 	}
 
+	if managerConfig, err = managerIdentity(testEnv); err != nil {
+		fmt.Fprintf(os.Stderr, "giving the manager its RBAC: %v\n", err)
+		return 1
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := startManager(ctx); err != nil {
+	if err := startManager(ctx, managerConfig); err != nil {
 		fmt.Fprintf(os.Stderr, "starting the manager: %v\n", err)
 		return 1
 	}
 	return m.Run()
 }
 
-// startManager runs the LongTask controller as cmd/manager does.
-func startManager(ctx context.Context) error {
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+// managerIdentity returns the config of a user that has the manager's ClusterRole, as generated into
+// config/rbac from the markers, and nothing else: the tests see what the deployed manager may and may not
+// do (an admin would pass RBAC's escalation checks, for one, where the manager does not).
+func managerIdentity(env *envtest.Environment) (*rest.Config, error) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "role.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	role := &rbacv1.ClusterRole{}
+	if err := yaml.Unmarshal([]byte(strings.Split(string(data), "\n---")[0]), role); err != nil {
+		return nil, err
+	}
+	if role.Kind != "ClusterRole" || role.Name != "longtask-manager" {
+		return nil, fmt.Errorf("the first object of config/rbac/role.yaml is %s %s, want the ClusterRole longtask-manager", role.Kind, role.Name)
+	}
+	const user = "longtask-manager"
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "longtask-manager-integration"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	}
+	for _, obj := range []client.Object{role, binding} {
+		if err := k8sClient.Create(context.Background(), obj); err != nil {
+			return nil, err
+		}
+	}
+	manager, err := env.AddUser(envtest.User{Name: user}, restConfig)
+	if err != nil {
+		return nil, err
+	}
+	return manager.Config(), nil
+}
+
+// startManager runs the LongTask controller as cmd/manager does, with config's identity.
+func startManager(ctx context.Context, config *rest.Config) error {
+	mgr, err := ctrl.NewManager(config, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controllers.CacheOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
