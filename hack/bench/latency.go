@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/internal/worker"
@@ -30,19 +28,11 @@ type latencyResult struct {
 // of a ConfigMap, alternating in the same control plane.
 func runLatency(ctx context.Context, opts benchOptions, samples int) (latencyResult, error) {
 	var res latencyResult
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(opts.root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		return res, fmt.Errorf("starting the control plane: %w", err)
-	}
-	defer func() { _ = env.Stop() }()
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	env, c, err := startControlPlane(opts)
 	if err != nil {
 		return res, err
 	}
+	defer func() { _ = env.Stop() }()
 	const ns, name = "default", "latency"
 	task := benchTask(0)
 	task.Name, task.Namespace = name, ns

@@ -50,19 +50,11 @@ type startupResult struct {
 // the manager binary, creates n bare Jobs as the baseline, then n LongTasks, and times each task's Job.
 func runStartup(ctx context.Context, opts benchOptions, n, concurrency int) (startupResult, error) {
 	res := startupResult{n: n, concurrency: concurrency}
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join(opts.root, "config", "crd", "bases")},
-		ErrorIfCRDPathMissing: true,
-	}
-	cfg, err := env.Start()
-	if err != nil {
-		return res, fmt.Errorf("starting the control plane: %w", err)
-	}
-	defer func() { _ = env.Stop() }()
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	env, c, err := startControlPlane(opts)
 	if err != nil {
 		return res, err
 	}
+	defer func() { _ = env.Stop() }()
 	for _, ns := range []string{"baseline", "bench"} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return res, err
@@ -158,6 +150,25 @@ func runStartup(ctx context.Context, opts benchOptions, n, concurrency int) (sta
 	}
 	res.cpu, res.peakRSS, err = manager.usage()
 	return res, err
+}
+
+// startControlPlane starts etcd and kube-apiserver with LongTask's CRD installed, and returns a client of
+// theirs.
+func startControlPlane(opts benchOptions) (*envtest.Environment, client.WithWatch, error) {
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join(opts.root, "config", "crd", "bases")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, nil, fmt.Errorf("starting the control plane: %w", err)
+	}
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		_ = env.Stop()
+		return nil, nil, err
+	}
+	return env, c, nil
 }
 
 // createInParallel calls create for 0..n-1 from parallelCreates goroutines.
