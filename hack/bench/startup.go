@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -25,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/localcluster"
 )
 
 // parallelCreates is how many clients create the objects at once, as a script or a queue would.
@@ -245,7 +245,7 @@ func startManager(ctx context.Context, opts benchOptions, env *envtest.Environme
 	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(2)
+	ports, err := localcluster.FreePorts(2)
 	if err != nil {
 		return nil, err
 	}
@@ -339,19 +339,6 @@ func (m *managerProcess) usage() (time.Duration, int64, error) {
 func (m *managerProcess) stop() {
 	_ = m.cmd.Process.Kill()
 	_ = m.cmd.Wait()
-}
-
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 // percentile is the p-th percentile (0-100) of sorted durations.

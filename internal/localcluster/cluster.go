@@ -407,7 +407,7 @@ func (c *Cluster) loadPorts() error {
 	fields := []*int{&c.ports.EtcdClient, &c.ports.EtcdPeer, &c.ports.APIServer, &c.ports.ControllerManager, &c.ports.Scheduler, &c.ports.Registry}
 	// Twice as many as needed, so that the ones a stopped cluster keeps but does not listen on now
 	// can be skipped.
-	free, err := freePorts(2 * len(fields))
+	free, err := FreePorts(2 * len(fields))
 	if err != nil {
 		return err
 	}
@@ -426,9 +426,9 @@ func (c *Cluster) loadPorts() error {
 	return os.WriteFile(path, data, 0o600)
 }
 
-// freePorts asks the kernel for n free loopback ports. Holding the listeners until all are chosen keeps
+// FreePorts asks the kernel for n free loopback ports. Holding the listeners until all are chosen keeps
 // the ports distinct.
-func freePorts(n int) ([]int, error) {
+func FreePorts(n int) ([]int, error) {
 	var ports []int
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
