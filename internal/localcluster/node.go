@@ -56,12 +56,11 @@ func (c *Cluster) writeNodeConfig() error {
 			return err
 		}
 	}
-	registry := fmt.Sprintf("127.0.0.1:%d", c.ports.Registry)
 	values := map[string]any{
 		"ContainerdRoot": d.containerdRoot(), "Run": d.run, "Socket": d.containerdSocket(), "Config": d.config(),
 		"PodLogs": d.podLogs(), "Network": c.network, "CgroupRoot": c.cgroups.name, "PodSubnet": podSubnet,
 		"ServiceSubnet": serviceSubnet, "PauseImage": c.images[images.Pause],
-		"CA": c.certs.path("ca.crt"), "Certs": c.certs.dir, "NodeName": NodeName,
+		"CA": c.certs.path("ca.crt"), "Certs": c.certs.dir, "NodeName": NodeName, "Registry": c.RegistryHost(),
 	}
 	files := map[string]string{
 		"containerd.toml":              containerdConfig,
@@ -71,7 +70,6 @@ func (c *Cluster) writeNodeConfig() error {
 		"certs.d/docker.io/hosts.toml": registryHosts,
 		fmt.Sprintf("certs.d/localhost:%d/hosts.toml", c.ports.Registry): registryHosts,
 	}
-	values["Registry"] = registry
 	for name, text := range files {
 		var out bytes.Buffer
 		if err := template.Must(template.New(name).Parse(text)).Execute(&out, values); err != nil {
