@@ -190,15 +190,30 @@ func TestRunnerTellsAnOOMKillFromOtherKills(t *testing.T) {
 }
 
 func TestOOMKillsReadsTheCgroupCounter(t *testing.T) {
-	path := t.TempDir() + "/memory.events"
-	if err := os.WriteFile(path, []byte("low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\n"), 0o644); err != nil {
+	dir := t.TempDir()
+	v2 := dir + "/memory.events"
+	v1 := dir + "/memory.oom_control"
+	if err := os.WriteFile(v2, []byte("low 0\nhigh 0\nmax 4\noom 2\noom_kill 2\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if n, ok := oomKills(path); !ok || n != 2 {
-		t.Errorf("oomKills = %d, %v; want 2, true", n, ok)
+	if err := os.WriteFile(v1, []byte("oom_kill_disable 0\nunder_oom 0\noom_kill 3\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if _, ok := oomKills(path + ".missing"); ok {
-		t.Error("a missing memory.events file must say it does not know")
+	cases := map[string]struct {
+		paths  []string
+		want   int64
+		wantOK bool
+	}{
+		"cgroup v2":                   {paths: []string{v2, v1}, want: 2, wantOK: true},
+		"cgroup v1, no memory.events": {paths: []string{dir + "/missing", v1}, want: 3, wantOK: true},
+		"neither":                     {paths: []string{dir + "/missing", dir + "/missing-too"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if n, ok := oomKills(tc.paths...); n != tc.want || ok != tc.wantOK {
+				t.Errorf("oomKills = %d, %v; want %d, %v", n, ok, tc.want, tc.wantOK)
+			}
+		})
 	}
 }
 

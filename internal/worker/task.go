@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -37,8 +36,9 @@ type Config struct {
 	TerminationLog string
 	// FlushTimeout bounds how long the final write may be retried after the program exited.
 	FlushTimeout time.Duration
-	// MemoryEvents is the cgroup file that counts OOM kills.
-	MemoryEvents string
+	// MemoryEvents are the cgroup files that may count the container's OOM kills, in the order they are
+	// tried: cgroup v2's memory.events, then cgroup v1's memory.oom_control. Both have an oom_kill line.
+	MemoryEvents []string
 }
 
 // ConfigFromEnv reads the worker's configuration from the environment. Without LONGTASK_NAME the worker is
@@ -52,7 +52,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, bool, error) {
 		ResultFile:       getenv(longtaskv1.EnvResultFile),
 		TerminationLog:   "/dev/termination-log",
 		FlushTimeout:     20 * time.Second,
-		MemoryEvents:     "/sys/fs/cgroup/memory.events",
+		MemoryEvents:     []string{"/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"},
 	}
 	if cfg.Task.Name == "" {
 		return cfg, false, nil
@@ -138,7 +138,7 @@ func RunTask(args []string, cfg Config, inTask bool, stdout, stderr io.Writer) i
 		ProgressFile: cfg.ProgressFile, ResultFile: cfg.ResultFile,
 		// Keep a little of the grace period to write the last progress before the kubelet's SIGKILL.
 		GracePeriod: cfg.GracePeriod - min(2*time.Second, cfg.GracePeriod/4),
-		OOMKills:    func() (int64, bool) { return oomKills(cfg.MemoryEvents) },
+		OOMKills:    func() (int64, bool) { return oomKills(cfg.MemoryEvents...) },
 	}
 
 	ctx, stopPublishing := context.WithCancel(context.Background())
@@ -219,18 +219,19 @@ func defaultReportFiles(cfg *Config) (func(), error) {
 	return func() { os.RemoveAll(dir) }, nil
 }
 
-// oomKills reads the oom_kill count of a cgroup v2 memory.events file.
-func oomKills(path string) (int64, bool) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, false
-	}
-	defer f.Close()
-	scanner := bufio.NewScanner(f)
-	for scanner.Scan() {
-		if count, ok := strings.CutPrefix(scanner.Text(), "oom_kill "); ok {
-			n, err := strconv.ParseInt(count, 10, 64)
-			return n, err == nil
+// oomKills reads the oom_kill count of the first of paths that has one: a cgroup v2 memory.events file,
+// or a cgroup v1 memory.oom_control file (Linux 4.13 and later).
+func oomKills(paths ...string) (int64, bool) {
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if count, ok := strings.CutPrefix(line, "oom_kill "); ok {
+				n, err := strconv.ParseInt(count, 10, 64)
+				return n, err == nil
+			}
 		}
 	}
 	return 0, false

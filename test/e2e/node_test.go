@@ -79,6 +79,11 @@ spec:
 		".status.failure.reason":   "OOMKilled",
 		".status.progress.summary": "1/2 (50%)",
 	})
+	// The worker saw it too, from the container's cgroup (v1's memory.oom_control on this machine), and
+	// says so in the task's log.
+	if logs := kubectl(t, ns, "logs", "-l", "longtask.dev/name=hungry", "-c", "task"); !strings.Contains(logs, "ran out of memory") {
+		t.Errorf("kubectl logs shows %q, want the worker saying the program ran out of memory", logs)
+	}
 }
 
 // TestOperatorPodsRunAsTheirImagesSay looks at the manager's and the UI's processes from the host: the
