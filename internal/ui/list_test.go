@@ -1,6 +1,8 @@
 package ui
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -125,5 +128,64 @@ func TestListPageStaysSmall(t *testing.T) {
 		if n := strings.Count(body, "task-"); n < pageSize || n > 2*pageSize {
 			t.Errorf("%s names %d tasks, want one page of %d", path, n, pageSize)
 		}
+	}
+}
+
+// TestListStreamSendsThePageWhenATaskChanges: an open list is kept current by its stream, one page with
+// its filters, sent when a change to a task changes the page.
+func TestListStreamSendsThePageWhenATaskChanges(t *testing.T) {
+	s, c, ts := newTestServer(t, true, manyTasks(60)...)
+	resp, err := http.Get(ts.URL + "/api/tasks/events?phase=Failed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q, want text/event-stream", ct)
+	}
+	events := make(chan listEvent, 10)
+	go func() {
+		defer close(events)
+		scanner := bufio.NewScanner(resp.Body)
+		scanner.Buffer(make([]byte, 1<<20), 1<<20)
+		for scanner.Scan() {
+			if data, ok := strings.CutPrefix(scanner.Text(), "data: "); ok {
+				var e listEvent
+				if json.Unmarshal([]byte(data), &e) == nil {
+					events <- e
+				}
+			}
+		}
+	}()
+	next := func() listEvent {
+		t.Helper()
+		select {
+		case e, ok := <-events:
+			if !ok {
+				t.Fatal("the stream ended")
+			}
+			return e
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event within 10s")
+		}
+		return listEvent{}
+	}
+	if e := next(); e.Total != 20 || len(e.Tasks) != 20 || e.Tasks[0].Name != "task-057" {
+		t.Fatalf("first event: %d of %d tasks, the first %q; want the 20 Failed ones, newest first", len(e.Tasks), e.Total, e.Tasks[0].Name)
+	}
+
+	// task-059 fails: it joins the filtered page.
+	key := types.NamespacedName{Namespace: "b", Name: "task-059"}
+	task := &longtaskv1.LongTask{}
+	if err := c.Get(context.Background(), key, task); err != nil {
+		t.Fatal(err)
+	}
+	task.Status.Phase = longtaskv1.PhaseFailed
+	if err := c.Status().Update(context.Background(), task); err != nil {
+		t.Fatal(err)
+	}
+	s.Notify(key)
+	if e := next(); e.Total != 21 || e.Tasks[0].Name != "task-059" || e.Tasks[0].Phase != "Failed" {
+		t.Errorf("after task-059 failed: %d tasks, the first %q (%s); want 21 with task-059 first", e.Total, e.Tasks[0].Name, e.Tasks[0].Phase)
 	}
 }

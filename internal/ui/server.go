@@ -65,6 +65,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /tasks/{namespace}/{name}", s.taskPage)
 	mux.HandleFunc("POST /tasks/{namespace}/{name}/cancel", s.cancel)
 	mux.HandleFunc("GET /api/tasks", s.listJSON)
+	mux.HandleFunc("GET /api/tasks/events", s.listEvents)
 	mux.HandleFunc("GET /api/tasks/{namespace}/{name}", s.taskJSON)
 	mux.HandleFunc("GET /api/tasks/{namespace}/{name}/events", s.events)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })

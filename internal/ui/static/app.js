@@ -112,31 +112,62 @@
     }
   }
 
+  // refreshList keeps the rendered page of the list current: pushed by the list's event stream, or, when
+  // events do not get through, fetched every 2 seconds. Either way it is the page the server rendered,
+  // with the same filters.
   function refreshList() {
     const tbody = document.querySelector("#tasks tbody");
-    const tick = async () => {
-      try {
-        // The same filters and page as the server rendered.
-        const response = await fetch("/api/tasks" + location.search, { cache: "no-store" });
-        if (response.ok) {
-          const tasks = await response.json();
-          tbody.replaceChildren(...tasks.map(row));
-          if (tasks.length === 0) {
-            const tr = document.createElement("tr");
-            tr.className = "empty";
-            const filtered = new URLSearchParams(location.search);
-            filtered.delete("page");
-            const td = cell(tr, filtered.size > 0 ? "No task matches." : "No tasks yet. Start one with kubectl apply -f task.yaml.");
-            td.colSpan = 6;
-            tbody.replaceChildren(tr);
-          }
-        }
-      } catch (e) {
-        // Try again at the next tick.
+    const show = (tasks) => {
+      tbody.replaceChildren(...tasks.map(row));
+      if (tasks.length === 0) {
+        const filtered = new URLSearchParams(location.search);
+        filtered.delete("page");
+        const tr = document.createElement("tr");
+        tr.className = "empty";
+        const td = cell(tr, filtered.size > 0 ? "No task matches." : "No tasks yet. Start one with kubectl apply -f task.yaml.");
+        td.colSpan = 6;
+        tbody.replaceChildren(tr);
       }
+    };
+    const poll = () => {
+      const tick = async () => {
+        try {
+          const response = await fetch("/api/tasks" + location.search, { cache: "no-store" });
+          if (response.ok) {
+            show(await response.json());
+          }
+        } catch (e) {
+          // Try again at the next tick.
+        }
+        setTimeout(tick, 2000);
+      };
       setTimeout(tick, 2000);
     };
-    setTimeout(tick, 2000);
+    if (!window.EventSource) {
+      poll();
+      return;
+    }
+    const source = new EventSource("/api/tasks/events" + location.search);
+    let received = false;
+    const fallBack = () => {
+      source.close();
+      poll();
+    };
+    // The stream sends the page at once: a proxy that buffers it delivers nothing, so poll instead.
+    const silence = setTimeout(fallBack, 5000);
+    source.addEventListener("list", (event) => {
+      received = true;
+      clearTimeout(silence);
+      show(JSON.parse(event.data).tasks);
+    });
+    source.onerror = () => {
+      // Refused (--push=false) or cut before it ever worked: poll. Once it has worked, EventSource
+      // reconnects by itself.
+      if (!received) {
+        clearTimeout(silence);
+        fallBack();
+      }
+    };
   }
 
   function row(task) {
