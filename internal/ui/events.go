@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -114,19 +115,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		if task.Finished {
 			return
 		}
-	wait:
-		for {
-			select {
-			case <-r.Context().Done():
-				return
-			case <-keepAlive.C:
-				if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
-					return
-				}
-				flusher.Flush()
-			case <-changed:
-				break wait
-			}
+		if !waitForChange(r.Context(), w, flusher, keepAlive, changed) {
+			return
 		}
 		if task, err = s.get(r.Context(), key); err != nil {
 			fmt.Fprintf(w, "event: gone\ndata: {}\n\n")
@@ -186,19 +176,26 @@ func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-time.After(listStreamInterval):
 		}
-	wait:
-		for {
-			select {
-			case <-r.Context().Done():
-				return
-			case <-keepAlive.C:
-				if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
-					return
-				}
-				flusher.Flush()
-			case <-changed:
-				break wait
+		if !waitForChange(r.Context(), w, flusher, keepAlive, changed) {
+			return
+		}
+	}
+}
+
+// waitForChange waits for a change, keeping the stream open meanwhile with a comment at each tick of
+// keepAlive; false when the viewer left.
+func waitForChange(ctx context.Context, w http.ResponseWriter, flusher http.Flusher, keepAlive *time.Ticker, changed <-chan struct{}) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-keepAlive.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+				return false
 			}
+			flusher.Flush()
+		case <-changed:
+			return true
 		}
 	}
 }
