@@ -93,7 +93,7 @@ func up(ctx context.Context, opts options) error {
 		fmt.Fprintln(os.Stderr, "localcluster: stopping")
 		cluster.Stop()
 	}()
-	stateDir := filepath.Dir(cluster.Kubeconfig())
+	stateDir := cluster.StateDir()
 
 	kubectl := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", cluster.Kubeconfig()}, args...)...)
@@ -141,8 +141,12 @@ The cluster is up. In another terminal:
 %s
 Component logs are in %s. Press Ctrl-C to stop; the state is kept, so the next start resumes.
 `, cluster.Kubeconfig(), sayLines(opts.say), filepath.Join(stateDir, "logs"))
-	<-ctx.Done()
-	return nil
+	select {
+	case <-ctx.Done():
+		return nil
+	case name := <-cluster.Failed():
+		return fmt.Errorf("%s stopped (see %s); stopping the cluster", name, cluster.LogFile(name))
+	}
 }
 
 func sayLines(lines []string) string {

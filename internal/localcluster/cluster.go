@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,16 +47,22 @@ type Cluster struct {
 	cgroups cgroupTree
 	node    nodeDirs
 	// procs are the running components, in the order they started.
-	procs []component
+	procs []*component
+	// failed receives the name of the first component that exits without being stopped.
+	failed chan string
 	// listeners join the node's network namespace to the host's loopback.
 	listeners []net.Listener
 	registry  *http.Server
 	images    map[string]string
 }
 
+// component is a process the cluster started and waits for.
 type component struct {
 	name string
 	cmd  *exec.Cmd
+	// exited is closed when the process has exited; stopping says the cluster asked it to.
+	exited   chan struct{}
+	stopping atomic.Bool
 }
 
 // ports are the loopback ports the components listen on; kept in the state directory so that a
@@ -77,8 +84,9 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	sum := sha256.Sum256([]byte(stateDir))
 	id := hex.EncodeToString(sum[:3])
 	c := &Cluster{
-		opts:  opts,
-		certs: certs{dir: filepath.Join(stateDir, "pki")},
+		opts:   opts,
+		failed: make(chan string, 1),
+		certs:  certs{dir: filepath.Join(stateDir, "pki")},
 		node:  nodeDirs{state: filepath.Join(stateDir, "node"), run: filepath.Join("/run/longtask", id)},
 	}
 	for _, dir := range []string{"logs", "etcd"} {
@@ -186,12 +194,12 @@ func (c *Cluster) APIServerURL() string {
 	return fmt.Sprintf("https://127.0.0.1:%d", c.ports.APIServer)
 }
 
-// APIServerPort is the API server's port on 127.0.0.1.
-func (c *Cluster) APIServerPort() int { return c.ports.APIServer }
+// StateDir is the cluster's state directory, as an absolute path.
+func (c *Cluster) StateDir() string { return c.opts.StateDir }
 
-// NetNS is the path of the node's network namespace, for reaching the cluster's Services from the host
-// (Forward).
-func (c *Cluster) NetNS() string { return c.network.NSPath() }
+// Failed receives the name of a component (etcd, the kubelet, containerd, ...) that exited while the
+// cluster runs: the cluster is then broken, and its log says why.
+func (c *Cluster) Failed() <-chan string { return c.failed }
 
 func (c *Cluster) client() (kubernetes.Interface, error) {
 	config, err := clientcmd.BuildConfigFromFlags("", c.Kubeconfig())
@@ -213,7 +221,7 @@ func (c *Cluster) Stop() {
 		c.logf("%v", err)
 	}
 	for i := len(c.procs) - 1; i >= 0; i-- {
-		stopProcess(c.procs[i].cmd, 10*time.Second)
+		c.procs[i].stop(10 * time.Second)
 	}
 	c.procs = nil
 	c.stopRegistry()
@@ -223,22 +231,22 @@ func (c *Cluster) Stop() {
 func (c *Cluster) stopComponent(name string) {
 	for i, p := range c.procs {
 		if p.name == name {
-			stopProcess(p.cmd, 10*time.Second)
+			p.stop(10 * time.Second)
 			c.procs = slices.Delete(c.procs, i, i+1)
 			return
 		}
 	}
 }
 
-func stopProcess(cmd *exec.Cmd, grace time.Duration) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
+// stop stops the process: SIGTERM, then SIGKILL after grace.
+func (p *component) stop(grace time.Duration) {
+	p.stopping.Store(true)
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-done:
+	case <-p.exited:
 	case <-time.After(grace):
-		_ = cmd.Process.Kill()
-		<-done
+		_ = p.cmd.Process.Kill()
+		<-p.exited
 	}
 }
 
@@ -257,7 +265,18 @@ func (c *Cluster) startProcess(name string, argv []string) (*exec.Cmd, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w (make dev and make test-e2e build and install what it needs)", name, err)
 	}
-	c.procs = append(c.procs, component{name: name, cmd: cmd})
+	p := &component{name: name, cmd: cmd, exited: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(p.exited)
+		if !p.stopping.Load() {
+			select {
+			case c.failed <- name:
+			default: // one is enough to say the cluster is broken
+			}
+		}
+	}()
+	c.procs = append(c.procs, p)
 	return cmd, nil
 }
 
