@@ -24,6 +24,9 @@ type cgroupTree struct {
 	// hierarchies are the mount points of the cgroup v1 hierarchies, or the one cgroup v2 mount.
 	hierarchies []string
 	v2          bool
+	// hybridUnified is the cgroup v2 mount of a hybrid machine: the node does not use it, but runc puts
+	// each container there too, so the tree is removed from it with the rest.
+	hybridUnified string
 }
 
 // findCgroupTree finds this machine's cgroup hierarchies from the mount table. On a hybrid machine the
@@ -43,11 +46,13 @@ func findCgroupTree(name string) (cgroupTree, error) {
 			unified = m.mountPoint
 		}
 	}
-	if len(tree.hierarchies) == 0 {
-		if unified == "" {
-			return cgroupTree{}, errors.New("no cgroup file system is mounted")
-		}
+	switch {
+	case len(tree.hierarchies) > 0:
+		tree.hybridUnified = unified
+	case unified != "":
 		tree.hierarchies, tree.v2 = []string{unified}, true
+	default:
+		return cgroupTree{}, errors.New("no cgroup file system is mounted")
 	}
 	slices.Sort(tree.hierarchies)
 	return tree, nil
@@ -151,7 +156,11 @@ func (t cgroupTree) killAll(timeout time.Duration) error {
 // remove removes the tree's cgroups, deepest first, in every hierarchy. They must be empty.
 func (t cgroupTree) remove() error {
 	var errs []error
-	for _, h := range t.hierarchies {
+	hierarchies := t.hierarchies
+	if t.hybridUnified != "" {
+		hierarchies = append(slices.Clone(hierarchies), t.hybridUnified)
+	}
+	for _, h := range hierarchies {
 		var dirs []string
 		_ = filepath.WalkDir(filepath.Join(h, t.name), func(path string, d fs.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
