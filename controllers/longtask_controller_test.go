@@ -38,6 +38,12 @@ func (c *apiCalls) write(what string) {
 	c.writes = append(c.writes, what)
 }
 
+func (c *apiCalls) read() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reads++
+}
+
 func (c *apiCalls) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -84,15 +90,11 @@ func newTestReconciler(t *testing.T, now time.Time, objs ...client.Object) (*Lon
 		}).Build()
 	apiReader := interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-			calls.mu.Lock()
-			calls.reads++
-			calls.mu.Unlock()
+			calls.read()
 			return c.Get(ctx, key, obj, opts...)
 		},
 		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
-			calls.mu.Lock()
-			calls.reads++
-			calls.mu.Unlock()
+			calls.read()
 			return c.List(ctx, list, opts...)
 		},
 	})

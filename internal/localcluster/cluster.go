@@ -87,7 +87,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		opts:   opts,
 		failed: make(chan string, 1),
 		certs:  certs{dir: filepath.Join(stateDir, "pki")},
-		node:  nodeDirs{state: filepath.Join(stateDir, "node"), run: filepath.Join("/run/longtask", id)},
+		node:   nodeDirs{state: filepath.Join(stateDir, "node"), run: filepath.Join("/run/longtask", id)},
 	}
 	for _, dir := range []string{"logs", "etcd"} {
 		if err := os.MkdirAll(filepath.Join(stateDir, dir), 0o700); err != nil {

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -135,41 +134,7 @@ func TestListPageStaysSmall(t *testing.T) {
 // its filters, sent when a change to a task changes the page.
 func TestListStreamSendsThePageWhenATaskChanges(t *testing.T) {
 	s, c, ts := newTestServer(t, true, manyTasks(60)...)
-	resp, err := http.Get(ts.URL + "/api/tasks/events?phase=Failed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Fatalf("Content-Type %q, want text/event-stream", ct)
-	}
-	events := make(chan listEvent, 10)
-	go func() {
-		defer close(events)
-		scanner := bufio.NewScanner(resp.Body)
-		scanner.Buffer(make([]byte, 1<<20), 1<<20)
-		for scanner.Scan() {
-			if data, ok := strings.CutPrefix(scanner.Text(), "data: "); ok {
-				var e listEvent
-				if json.Unmarshal([]byte(data), &e) == nil {
-					events <- e
-				}
-			}
-		}
-	}()
-	next := func() listEvent {
-		t.Helper()
-		select {
-		case e, ok := <-events:
-			if !ok {
-				t.Fatal("the stream ended")
-			}
-			return e
-		case <-time.After(10 * time.Second):
-			t.Fatal("no event within 10s")
-		}
-		return listEvent{}
-	}
+	next, _ := openStream[listEvent](t, ts.URL+"/api/tasks/events?phase=Failed")
 	if e := next(); e.Total != 20 || len(e.Tasks) != 20 || e.Tasks[0].Name != "task-057" {
 		t.Fatalf("first event: %d of %d tasks, the first %q; want the 20 Failed ones, newest first", len(e.Tasks), e.Total, e.Tasks[0].Name)
 	}

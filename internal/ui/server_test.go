@@ -171,39 +171,7 @@ func TestEventsPushEachChangeUntilTheTaskFinishes(t *testing.T) {
 	task := testutil.MakeLongTask("resize", "photos").Phase(longtaskv1.PhaseRunning).Progress(1, 4, "").Obj()
 	s, c, ts := newTestServer(t, false, task)
 
-	resp, err := http.Get(ts.URL + "/api/tasks/photos/resize/events")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Fatalf("Content-Type %q, want text/event-stream", ct)
-	}
-	events := make(chan taskView, 10)
-	go func() {
-		defer close(events)
-		scanner := bufio.NewScanner(resp.Body)
-		for scanner.Scan() {
-			if data, ok := strings.CutPrefix(scanner.Text(), "data: "); ok {
-				var v taskView
-				if json.Unmarshal([]byte(data), &v) == nil {
-					events <- v
-				}
-			}
-		}
-	}()
-	next := func() taskView {
-		select {
-		case v, ok := <-events:
-			if !ok {
-				t.Fatal("the stream ended early")
-			}
-			return v
-		case <-time.After(10 * time.Second):
-			t.Fatal("no event within 10s")
-		}
-		return taskView{}
-	}
+	next, ended := openStream[taskView](t, ts.URL+"/api/tasks/photos/resize/events")
 	if v := next(); v.Summary != "1/4 (25%)" {
 		t.Errorf("first event %q, want the task as it is", v.Summary)
 	}
@@ -230,7 +198,58 @@ func TestEventsPushEachChangeUntilTheTaskFinishes(t *testing.T) {
 	if v := next(); !v.Finished || v.Result != "done" {
 		t.Errorf("final event %+v, want the finished task with its result", v)
 	}
-	if _, ok := <-events; ok {
+	if !ended() {
 		t.Error("the stream went on after the task finished")
 	}
+}
+
+// openStream opens a server-sent event stream and returns next, which waits up to 10 s for its next event
+// decoded as T, and ended, which says whether the server ended the stream after the events read so far.
+func openStream[T any](t *testing.T, url string) (next func() T, ended func() bool) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q, want text/event-stream", ct)
+	}
+	events := make(chan T, 10)
+	go func() {
+		defer close(events)
+		scanner := bufio.NewScanner(resp.Body)
+		scanner.Buffer(make([]byte, 1<<20), 1<<20)
+		for scanner.Scan() {
+			if data, ok := strings.CutPrefix(scanner.Text(), "data: "); ok {
+				var v T
+				if json.Unmarshal([]byte(data), &v) == nil {
+					events <- v
+				}
+			}
+		}
+	}()
+	next = func() T {
+		t.Helper()
+		select {
+		case v, ok := <-events:
+			if !ok {
+				t.Fatal("the stream ended early")
+			}
+			return v
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event within 10s")
+		}
+		var zero T
+		return zero
+	}
+	ended = func() bool {
+		select {
+		case _, ok := <-events:
+			return !ok
+		case <-time.After(10 * time.Second):
+			return false
+		}
+	}
+	return next, ended
 }
