@@ -244,17 +244,25 @@ func (e *jobConflictError) Error() string {
 
 // CacheOptions limits the manager's cache to the Jobs that belong to LongTasks, so that the cluster's other
 // Jobs cost the manager no memory, and keeps no object's managedFields, which the controller never reads
-// and which are a large part of each LongTask and Job (several writers each own fields).
+// and which are a large part of each LongTask and Job (several writers each own fields). Of a Job it keeps
+// neither the pod template: the controller writes the template once, when it creates the Job, and then
+// reads only the Job's status, suspension and owner.
 func CacheOptions() cache.Options {
 	owned, err := labels.NewRequirement(longtaskv1.LabelTaskName, selection.Exists, nil)
 	if err != nil {
 		panic(err) // The label key is a constant known to be valid.
 	}
+	stripManagedFields := cache.TransformStripManagedFields()
 	return cache.Options{
 		ByObject: map[client.Object]cache.ByObject{
-			&batchv1.Job{}: {Label: labels.NewSelector().Add(*owned)},
+			&batchv1.Job{}: {Label: labels.NewSelector().Add(*owned), Transform: func(obj any) (any, error) {
+				if job, ok := obj.(*batchv1.Job); ok {
+					job.Spec.Template = corev1.PodTemplateSpec{}
+				}
+				return stripManagedFields(obj)
+			}},
 		},
-		DefaultTransform: cache.TransformStripManagedFields(),
+		DefaultTransform: stripManagedFields,
 	}
 }
 

@@ -9,11 +9,13 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/events"
 	clocktesting "k8s.io/utils/clock/testing"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
@@ -187,5 +189,44 @@ func TestReconcileOfAnUnchangedTaskMakesNoAPICall(t *testing.T) {
 				t.Errorf("an unchanged task cost %d reads from the API server and writes %v, want none", calls.reads, calls.writes)
 			}
 		})
+	}
+}
+
+// The cache keeps of a Job what the controller reads after creating it, and no object's managedFields.
+func TestCacheKeepsWhatTheControllerReads(t *testing.T) {
+	opts := CacheOptions()
+	job := constructJob(testutil.MakeLongTask("cached", "default").Obj(), JobOptions{WorkerImage: "worker:test"})
+	job.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: longtaskv1.ControllerFieldOwner}}
+	job.Spec.Suspend = ptr.To(true)
+	job.Status.Active = 1
+	var jobTransform func(any) (any, error)
+	for obj, byObject := range opts.ByObject {
+		if _, ok := obj.(*batchv1.Job); ok {
+			jobTransform = byObject.Transform
+		}
+	}
+	if jobTransform == nil {
+		t.Fatal("no transform for Jobs")
+	}
+	out, err := jobTransform(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := out.(*batchv1.Job)
+	if len(cached.Spec.Template.Spec.Containers) != 0 || cached.ManagedFields != nil {
+		t.Errorf("the cached Job keeps its pod template or managedFields: %+v", cached)
+	}
+	if !ptr.Deref(cached.Spec.Suspend, false) || cached.Status.Active != 1 || cached.Labels[longtaskv1.LabelTaskName] != "cached" {
+		t.Errorf("the cached Job lost what the controller reads: suspend %v, active %d, labels %v", cached.Spec.Suspend, cached.Status.Active, cached.Labels)
+	}
+
+	task := testutil.MakeLongTask("cached", "default").Obj()
+	task.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: longtaskv1.WorkerFieldOwner}}
+	out, err = opts.DefaultTransform(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cachedTask := out.(*longtaskv1.LongTask); cachedTask.ManagedFields != nil || len(cachedTask.Spec.Command) == 0 {
+		t.Errorf("the cached LongTask keeps managedFields or lost its spec: %+v", cachedTask)
 	}
 }

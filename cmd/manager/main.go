@@ -18,13 +18,14 @@ import (
 
 func main() {
 	var (
-		metricsAddr, probeAddr, workerImage string
-		leaderElect                         bool
-		writeBudget                         float64
-		concurrency                         int
+		metricsAddr, probeAddr, pprofAddr, workerImage string
+		leaderElect                                    bool
+		writeBudget                                    float64
+		concurrency                                    int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 turns it off.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health probes bind to.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address net/http/pprof's profiles are served on (for make bench); empty turns it off.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several managers is active.")
 	flag.StringVar(&workerImage, "worker-image", "ghcr.io/longtask-dev/longtask-worker:latest",
 		"Image that holds longtask-worker; it runs tasks that name no image of their own.")
@@ -53,6 +54,7 @@ func main() {
 		Cache:                  controllers.CacheOptions(),
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: probeAddr,
+		PprofBindAddress:       pprofAddr,
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "longtask-manager.longtask.dev",
 	})

@@ -41,7 +41,9 @@ func main() {
 		log.Error(err, "Unable to build the scheme")
 		os.Exit(1)
 	}
-	cacheOptions := cache.Options{}
+	// The UI never reads managedFields, a large part of each LongTask (the controller and the worker
+	// each own fields): not keeping them is much of the UI's memory with thousands of tasks.
+	cacheOptions := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
 	if namespace != "" {
 		cacheOptions.DefaultNamespaces = map[string]cache.Config{namespace: {}}
 	}
