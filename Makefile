@@ -6,11 +6,13 @@ SHELL := /usr/bin/env bash -o pipefail
 # Pinned tool and control-plane versions. Tools go into bin/; the control plane into a per-user cache
 # (hack/build-controlplane.sh) that bin/k8s links to.
 CONTROLLER_TOOLS_VERSION ?= v0.21.0
+KWOK_VERSION ?= v0.8.0
 K8S_VERSION ?= 1.36.3
 ETCD_VERSION ?= 3.6.8
 
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
+KWOK ?= $(LOCALBIN)/kwok
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
 GO_TEST_FLAGS ?= -race
 
@@ -81,9 +83,10 @@ fuzz: ## Fuzz the progress protocol parser for FUZZTIME (default 1m); keep new i
 	go test ./pkg/progress -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),1m)
 
 .PHONY: bench
-bench: build controlplane ## Run the benchmarks and write docs/benchmarks.md (BENCH_SCALE tasks at once, default 1000).
+bench: build controlplane kwok ## Run the benchmarks and write docs/benchmarks.md (BENCH_SCALE tasks, default 1000; BENCH_ONLY=startup,live,latency).
 	go test ./controllers/... ./internal/... ./pkg/... -run '^$$' -bench . -benchmem | tee $(LOCALBIN)/bench-micro.txt
-	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go run ./hack/bench --manager $(LOCALBIN)/manager \
+	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go run ./hack/bench --manager $(LOCALBIN)/manager --ui $(LOCALBIN)/ui \
+		--worker $(LOCALBIN)/longtask-worker --kwok $(KWOK) --profiles $(LOCALBIN)/bench --only "$(BENCH_ONLY)" \
 		--micro $(LOCALBIN)/bench-micro.txt --out docs/benchmarks.md --n $(or $(BENCH_SCALE),1000)
 
 ##@ Build
@@ -165,6 +168,15 @@ $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION):
 	mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(LOCALBIN)/controller-gen $@
+
+.PHONY: kwok
+kwok: $(KWOK) ## Install kwok, which plays the nodes and pods of make bench's live load, into bin/.
+$(KWOK): $(LOCALBIN)/kwok-$(KWOK_VERSION)
+	ln -sf kwok-$(KWOK_VERSION) $@
+$(LOCALBIN)/kwok-$(KWOK_VERSION):
+	mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
+	mv $(LOCALBIN)/kwok $@
 
 .PHONY: help
 help: ## Show this help.

@@ -2,7 +2,8 @@
 // for each row, and for each figure what it is compared with, measured in the same run. `make bench` runs
 // it after the Go micro-benchmarks, whose output it includes.
 //
-//	bench --manager bin/manager --micro FILE --out docs/benchmarks.md [--n 1000] [--concurrency 10] [--compare 1] [--latency-samples 500]
+//	bench --manager bin/manager --ui bin/ui --worker bin/longtask-worker --kwok bin/kwok --micro FILE \
+//		--out docs/benchmarks.md [--n 1000] [--concurrency 10] [--compare 1] [--latency-samples 500] [--only PART,...]
 //
 // Benchmarks report; they never fail on a time.
 package main
@@ -32,23 +33,49 @@ var scheme = k8sruntime.NewScheme()
 
 // benchOptions are the flags.
 type benchOptions struct {
-	root, manager, micro, out, workDir string
-	n, concurrency, compare, samples   int
-	timeout                            time.Duration
+	root, manager, ui, worker, kwok, k8sBin, micro, out, profiles, workDir string
+	n, concurrency, compare, samples                                       int
+	budget                                                                 float64
+	timeout                                                                time.Duration
+	only                                                                   map[string]bool
+	log                                                                    io.Writer
 }
+
+// The parts of the benchmark, which --only picks from.
+const (
+	partStartup = "startup"
+	partLive    = "live"
+	partLatency = "latency"
+)
+
+func (o benchOptions) runs(part string) bool { return len(o.only) == 0 || o.only[part] }
 
 func main() {
 	var opts benchOptions
 	flag.StringVar(&opts.root, "root", ".", "the repository's root")
 	flag.StringVar(&opts.manager, "manager", "bin/manager", "the manager binary")
+	flag.StringVar(&opts.ui, "ui", "bin/ui", "the UI binary")
+	flag.StringVar(&opts.worker, "worker", "bin/longtask-worker", "the worker binary")
+	flag.StringVar(&opts.kwok, "kwok", "bin/kwok", "kwok's binary (sigs.k8s.io/kwok/cmd/kwok)")
+	flag.StringVar(&opts.k8sBin, "k8s-bin", os.Getenv("KUBEBUILDER_ASSETS"), "where kube-controller-manager and kube-scheduler are (hack/build-controlplane.sh)")
+	flag.StringVar(&opts.profiles, "profiles", "bin/bench", "where the manager's profiles are saved; empty: none")
+	flag.Float64Var(&opts.budget, "budget", 100, "the manager's --progress-write-budget in the live-load run")
 	flag.StringVar(&opts.micro, "micro", "", "output of `go test -bench` to include")
 	flag.StringVar(&opts.out, "out", "docs/benchmarks.md", "the report to write")
 	flag.IntVar(&opts.n, "n", 1000, "how many tasks to create at once")
 	flag.IntVar(&opts.concurrency, "concurrency", 10, "the manager's --max-concurrent-reconciles")
 	flag.IntVar(&opts.compare, "compare", 1, "also run with this --max-concurrent-reconciles, to compare (0: don't)")
 	flag.IntVar(&opts.samples, "latency-samples", 500, "how many writes the latency benchmark times, of each kind")
-	flag.DurationVar(&opts.timeout, "timeout", 5*time.Minute, "how long the tasks may take to get their Jobs")
+	flag.DurationVar(&opts.timeout, "timeout", 5*time.Minute, "how long the tasks may take to get their Jobs, or to run")
+	only := flag.String("only", "", "run only these parts, comma-separated: "+strings.Join([]string{partStartup, partLive, partLatency}, ","))
 	flag.Parse()
+	opts.log = os.Stderr
+	if *only != "" {
+		opts.only = map[string]bool{}
+		for _, part := range strings.Split(*only, ",") {
+			opts.only[part] = true
+		}
+	}
 	ctrl.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	for _, add := range []func(*k8sruntime.Scheme) error{clientgoscheme.AddToScheme, longtaskv1.AddToScheme} {
 		if err := add(scheme); err != nil {
@@ -63,45 +90,76 @@ func main() {
 	}
 }
 
+// results are what the parts that ran measured.
+type results struct {
+	startup []startupResult
+	live    *liveResult
+	latency *latencyResult
+	micro   string
+}
+
 func run(ctx context.Context, opts benchOptions) error {
 	var err error
 	if opts.workDir, err = os.MkdirTemp("", "longtask-bench-"); err != nil {
 		return err
 	}
-	defer os.RemoveAll(opts.workDir)
-	if opts.manager, err = filepath.Abs(opts.manager); err != nil {
-		return err
-	}
-	var results []startupResult
-	for _, concurrency := range []int{opts.concurrency, opts.compare} {
-		if concurrency <= 0 {
-			continue
-		}
-		fmt.Fprintf(os.Stderr, "bench: start-up of %d tasks, --max-concurrent-reconciles=%d\n", opts.n, concurrency)
-		res, err := runStartup(ctx, opts, opts.n, concurrency)
-		if err != nil {
+	for _, path := range []*string{&opts.manager, &opts.ui, &opts.worker, &opts.kwok, &opts.k8sBin} {
+		if *path, err = filepath.Abs(*path); err != nil {
 			return err
 		}
-		fmt.Fprintln(os.Stderr, res.summary())
-		results = append(results, res)
 	}
-	fmt.Fprintf(os.Stderr, "bench: latency of %d progress writes and %d bare patches\n", opts.samples, opts.samples)
-	latency, err := runLatency(ctx, opts, opts.samples)
+	res, err := measure(ctx, opts)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (logs in %s)", err, opts.workDir)
 	}
-	var micro string
+	_ = os.RemoveAll(opts.workDir)
 	if opts.micro != "" {
 		data, err := os.ReadFile(opts.micro)
 		if err != nil {
 			return err
 		}
-		micro = string(data)
+		res.micro = string(data)
 	}
 	if err := os.MkdirAll(filepath.Dir(opts.out), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(opts.out, []byte(report(opts, results, latency, micro)), 0o644)
+	return os.WriteFile(opts.out, []byte(report(opts, res)), 0o644)
+}
+
+func measure(ctx context.Context, opts benchOptions) (results, error) {
+	var res results
+	if opts.runs(partStartup) {
+		for _, concurrency := range []int{opts.concurrency, opts.compare} {
+			if concurrency <= 0 {
+				continue
+			}
+			fmt.Fprintf(opts.log, "bench: start-up of %d tasks, --max-concurrent-reconciles=%d\n", opts.n, concurrency)
+			r, err := runStartup(ctx, opts, opts.n, concurrency)
+			if err != nil {
+				return res, err
+			}
+			fmt.Fprintln(opts.log, r.summary())
+			res.startup = append(res.startup, r)
+		}
+	}
+	if opts.runs(partLive) {
+		fmt.Fprintf(opts.log, "bench: live load of %d tasks on kwok's fake node\n", opts.n)
+		r, err := runLive(ctx, opts, opts.n)
+		if err != nil {
+			return res, err
+		}
+		fmt.Fprintln(opts.log, r.summary())
+		res.live = &r
+	}
+	if opts.runs(partLatency) {
+		fmt.Fprintf(opts.log, "bench: latency of %d progress writes and %d bare patches\n", opts.samples, opts.samples)
+		r, err := runLatency(ctx, opts, opts.samples)
+		if err != nil {
+			return res, err
+		}
+		res.latency = &r
+	}
+	return res, nil
 }
 
 func (r startupResult) summary() string {
@@ -123,53 +181,6 @@ func round(d time.Duration) time.Duration {
 	default:
 		return d.Round(100 * time.Microsecond)
 	}
-}
-
-// report renders docs/benchmarks.md.
-func report(opts benchOptions, results []startupResult, latency latencyResult, micro string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Benchmarks\n\n")
-	fmt.Fprintf(&b, "Written by `make bench` (`hack/bench`) on %s. Every figure comes from one run on the machine below;\n", time.Now().UTC().Format("2006-01-02"))
-	fmt.Fprintf(&b, "where a figure has a baseline, the baseline was measured in the same run, so compare ratios across machines,\nnot times.\n\n")
-	fmt.Fprintf(&b, "## Machine\n\n%s\n", machine())
-
-	fmt.Fprintf(&b, "## Start-up: %d tasks created at once\n\n", opts.n)
-	fmt.Fprintf(&b, "Command: `make bench` (`BENCH_SCALE=%d`). A control plane of etcd and kube-apiserver (v1.36.3, from\n", opts.n)
-	fmt.Fprintf(&b, "`bin/k8s`) with no Job controller, so no pod runs; the manager binary against it; %d clients create %d\n", parallelCreates, opts.n)
-	fmt.Fprintf(&b, "LongTasks at once, and a watch on Jobs times each task from its create to its Job. Baseline: the same %d\n", parallelCreates)
-	fmt.Fprintf(&b, "clients creating %d bare Jobs, just before. API writes are the manager's POST, PUT, PATCH and DELETE\n", opts.n)
-	fmt.Fprintf(&b, "requests (its `rest_client_requests_total`), Events included. CPU and peak RSS are the manager process's\n(`/proc`), for the whole run.\n\n")
-	fmt.Fprintf(&b, "| --max-concurrent-reconciles | create → Job p50 | p99 | max | tasks/s | all %d tasks | bare Jobs (baseline) | ratio | API writes per task | manager CPU | manager peak RSS |\n", opts.n)
-	fmt.Fprintf(&b, "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-	for _, r := range results {
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %.0f | %s | %s | %.1f× | %.1f | %s | %d MiB |\n", r.concurrency,
-			round(percentile(r.latencies, 50)), round(percentile(r.latencies, 99)), round(percentile(r.latencies, 100)),
-			r.tasksPerSecond(), round(r.total), round(r.baseline), r.total.Seconds()/r.baseline.Seconds(),
-			float64(r.writes)/float64(r.n), round(r.cpu), r.peakRSS>>20)
-	}
-	fmt.Fprintf(&b, "\nTargets (issue 8): p99 create → Job ≤ 10 s, ≥ 100 tasks/s.\n\n")
-
-	fmt.Fprintf(&b, "## Latency: a progress write to a watcher\n\n")
-	fmt.Fprintf(&b, "Command: `make bench`. On its own control plane, %d progress writes made with the worker's own write path\n", len(latency.progress))
-	fmt.Fprintf(&b, "(`worker.StatusWriter`: a merge patch of a LongTask's status), each timed until a watch on the LongTask\n")
-	fmt.Fprintf(&b, "delivers it; alternating with as many bare merge patches of a ConfigMap, timed the same way: the floor.\n\n")
-	fmt.Fprintf(&b, "| write → watch | p50 | p95 | p99 | p99 against the floor |\n| --- | ---: | ---: | ---: | ---: |\n")
-	floor99 := percentile(latency.floor, 99)
-	for _, row := range []struct {
-		name string
-		d    []time.Duration
-	}{{"progress write (LongTask status)", latency.progress}, {"bare ConfigMap patch (floor)", latency.floor}} {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %.2f× |\n", row.name, round(percentile(row.d, 50)), round(percentile(row.d, 95)),
-			round(percentile(row.d, 99)), percentile(row.d, 99).Seconds()/floor99.Seconds())
-	}
-	fmt.Fprintf(&b, "\nTarget (issue 8): the progress write's p99 ≤ 1.5× the floor's.\n\n")
-
-	if micro != "" {
-		fmt.Fprintf(&b, "## Micro-benchmarks\n\nCommand: `go test ./controllers/... ./internal/... ./pkg/... -run '^$' -bench . -benchmem`. Ratios are reported by the benchmarks\n")
-		fmt.Fprintf(&b, "themselves against a baseline measured in the same benchmark (`x-passthrough`: the worker's parsing against\npassing the same lines through untouched; `writes/report`: status writes per progress report).\n\n")
-		fmt.Fprintf(&b, "```\n%s```\n", keepBenchLines(micro))
-	}
-	return b.String()
 }
 
 // keepBenchLines keeps the lines of `go test -bench` output that are results or say where they come from.

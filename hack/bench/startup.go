@@ -1,30 +1,23 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
-	"github.com/longtask-dev/longtask/internal/localcluster"
 )
 
 // parallelCreates is how many clients create the objects at once, as a script or a queue would.
@@ -44,7 +37,12 @@ type startupResult struct {
 	// cpu and peakRSS are the manager process's, over the whole run.
 	cpu     time.Duration
 	peakRSS int64
+	// cpuProfile is the manager's CPU profile of the burst's first profileSeconds.
+	cpuProfile string
 }
+
+// profileSeconds is how long the manager's CPU is profiled from the first create.
+const profileSeconds = 10
 
 // runStartup starts a control plane (etcd and kube-apiserver, no Job controller, so no pod ever runs) and
 // the manager binary, creates n bare Jobs as the baseline, then n LongTasks, and times each task's Job.
@@ -71,7 +69,7 @@ func runStartup(ctx context.Context, opts benchOptions, n, concurrency int) (sta
 	}
 	res.baseline = time.Since(start)
 
-	manager, err := startManager(ctx, opts, env, concurrency)
+	manager, err := startManager(ctx, opts, env, "--max-concurrent-reconciles", strconv.Itoa(concurrency))
 	if err != nil {
 		return res, err
 	}
@@ -107,6 +105,17 @@ func runStartup(ctx context.Context, opts benchOptions, n, concurrency int) (sta
 		}
 	}()
 
+	// Profile the manager's CPU through the burst, the first profileSeconds of it.
+	profiled := make(chan error, 1)
+	if opts.profiles != "" {
+		go func() {
+			path, err := manager.profile(ctx, opts.profiles, "profile", fmt.Sprintf("manager-startup-%d.cpu.pprof", concurrency), profileSeconds)
+			res.cpuProfile = path
+			profiled <- err
+		}()
+	} else {
+		profiled <- nil
+	}
 	start = time.Now()
 	err = createInParallel(ctx, n, func(ctx context.Context, i int) error {
 		task := benchTask(i)
@@ -148,7 +157,10 @@ func runStartup(ctx context.Context, opts benchOptions, n, concurrency int) (sta
 	if res.writes, err = manager.writes(ctx); err != nil {
 		return res, err
 	}
-	res.cpu, res.peakRSS, err = manager.usage()
+	if err := <-profiled; err != nil {
+		return res, err
+	}
+	res.cpu, _, res.peakRSS, err = manager.usage()
 	return res, err
 }
 
@@ -224,121 +236,6 @@ func benchTask(i int) *longtaskv1.LongTask {
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("task-%05d", i), Namespace: "bench"},
 		Spec:       longtaskv1.LongTaskSpec{Command: []string{"longtask-worker", "demo", "--steps", "10"}},
 	}
-}
-
-// managerProcess is the manager binary, run against the benchmark's control plane.
-type managerProcess struct {
-	cmd        *exec.Cmd
-	metricsURL string
-}
-
-func startManager(ctx context.Context, opts benchOptions, env *envtest.Environment, concurrency int) (*managerProcess, error) {
-	user, err := env.ControlPlane.AddUser(envtest.User{Name: "longtask-bench", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return nil, err
-	}
-	kubeconfig, err := user.KubeConfig()
-	if err != nil {
-		return nil, err
-	}
-	kubeconfigPath := filepath.Join(opts.workDir, "manager.kubeconfig")
-	if err := os.WriteFile(kubeconfigPath, kubeconfig, 0o600); err != nil {
-		return nil, err
-	}
-	ports, err := localcluster.FreePorts(2)
-	if err != nil {
-		return nil, err
-	}
-	metrics, probe := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
-	logFile, err := os.Create(filepath.Join(opts.workDir, "manager.log"))
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	cmd := exec.Command(opts.manager, "--kubeconfig", kubeconfigPath, "--metrics-bind-address", metrics,
-		"--health-probe-bind-address", probe, "--max-concurrent-reconciles", strconv.Itoa(concurrency),
-		"--worker-image", "longtask-worker:bench")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting the manager (make bench builds it): %w", err)
-	}
-	m := &managerProcess{cmd: cmd, metricsURL: "http://" + metrics + "/metrics"}
-	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-		resp, err := http.Get("http://" + probe + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
-	if err != nil {
-		m.stop()
-		return nil, fmt.Errorf("the manager did not become ready (see %s): %w", logFile.Name(), err)
-	}
-	return m, nil
-}
-
-// writes sums the manager's client requests that change something, from its rest_client_requests_total.
-func (m *managerProcess) writes(ctx context.Context) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.metricsURL, nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("scraping the manager's metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	total := 0
-	scanner := bufio.NewScanner(resp.Body)
-	for scanner.Scan() {
-		line := scanner.Text()
-		if !strings.HasPrefix(line, "rest_client_requests_total{") {
-			continue
-		}
-		if !strings.Contains(line, `method="POST"`) && !strings.Contains(line, `method="PUT"`) &&
-			!strings.Contains(line, `method="PATCH"`) && !strings.Contains(line, `method="DELETE"`) {
-			continue
-		}
-		fields := strings.Fields(line)
-		value, err := strconv.ParseFloat(fields[len(fields)-1], 64)
-		if err != nil {
-			return 0, fmt.Errorf("reading %q: %w", line, err)
-		}
-		total += int(value)
-	}
-	return total, scanner.Err()
-}
-
-// usage reads the manager's CPU time and peak resident memory from /proc.
-func (m *managerProcess) usage() (time.Duration, int64, error) {
-	pid := m.cmd.Process.Pid
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	// The fields after the command name, which is in parentheses and may hold spaces.
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	const ticksPerSecond = 100 // USER_HZ, fixed on Linux
-	cpu := time.Duration(utime+stime) * time.Second / ticksPerSecond
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, err
-	}
-	var peakKiB int64
-	for _, line := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			peakKiB, _ = strconv.ParseInt(f[1], 10, 64)
-		}
-	}
-	return cpu, peakKiB * 1024, nil
-}
-
-func (m *managerProcess) stop() {
-	_ = m.cmd.Process.Kill()
-	_ = m.cmd.Wait()
 }
 
 // percentile is the p-th percentile (0-100) of sorted durations.
