@@ -21,6 +21,14 @@ import (
 // latencyResult is how long a write took to reach a watcher, one duration per write, sorted.
 type latencyResult struct {
 	progress, floor []time.Duration
+	// reports are the program line → watch and → UI latencies, one per progress interval.
+	reports []reportLatencyResult
+}
+
+// reportIntervals are the progress intervals the report latency is measured at, and for how long.
+var reportIntervals = []struct{ interval, duration time.Duration }{
+	{100 * time.Millisecond, 10 * time.Second},
+	{time.Second, 20 * time.Second},
 }
 
 // runLatency times writes from the writer to a watcher of the object: a worker's progress write (the
@@ -87,6 +95,30 @@ func runLatency(ctx context.Context, opts benchOptions, samples int) (latencyRes
 	}
 	slices.Sort(res.progress)
 	slices.Sort(res.floor)
+
+	// Then from the program's line to a watch and to the UI, with the manager and the UI running.
+	manager, err := startManager(ctx, opts, env)
+	if err != nil {
+		return res, err
+	}
+	defer manager.stop()
+	ui, err := startUI(ctx, opts, env)
+	if err != nil {
+		return res, err
+	}
+	defer ui.stop()
+	kubeconfig, err := adminKubeconfig(opts, env, "worker")
+	if err != nil {
+		return res, err
+	}
+	for _, r := range reportIntervals {
+		fmt.Fprintf(opts.log, "bench: program line → watch and → UI at progressInterval %s\n", r.interval)
+		report, err := runReportLatency(ctx, opts, c, ui, kubeconfig, r.interval, r.duration)
+		if err != nil {
+			return res, err
+		}
+		res.reports = append(res.reports, report)
+	}
 	return res, nil
 }
 

@@ -51,6 +51,13 @@ const (
 func (o benchOptions) runs(part string) bool { return len(o.only) == 0 || o.only[part] }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == emitCommand {
+		if err := emit(os.Args[2:]); err != nil {
+			fmt.Fprintf(os.Stderr, "bench %s: %v\n", emitCommand, err)
+			os.Exit(1)
+		}
+		return
+	}
 	var opts benchOptions
 	flag.StringVar(&opts.root, "root", ".", "the repository's root")
 	flag.StringVar(&opts.manager, "manager", "bin/manager", "the manager binary")
@@ -182,6 +189,8 @@ func round(d time.Duration) time.Duration {
 		return d.Round(100 * time.Microsecond)
 	}
 }
+
+func flagSet(name string) *flag.FlagSet { return flag.NewFlagSet(name, flag.ContinueOnError) }
 
 // keepBenchLines keeps the lines of `go test -bench` output that are results or say where they come from.
 func keepBenchLines(out string) string {
