@@ -179,17 +179,22 @@ func (m *managerProcess) profile(ctx context.Context, dir, kind, name string, se
 	if kind == "profile" {
 		url += fmt.Sprintf("?seconds=%d", seconds)
 	}
+	return saveProfile(ctx, http.DefaultClient, url, dir, name)
+}
+
+// saveProfile saves the profile at url into dir, as name, and returns the file's path.
+func saveProfile(ctx context.Context, httpClient *http.Client, url, dir, name string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("profiling the manager: %w", err)
+		return "", fmt.Errorf("profiling: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("profiling the manager: %s", resp.Status)
+		return "", fmt.Errorf("profiling %s: %s", url, resp.Status)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err

@@ -51,6 +51,10 @@ func reportStartup(b *strings.Builder, opts benchOptions, results []startupResul
 		fmt.Fprintf(b, "Where the manager's CPU went in the first %d s of the burst (`--max-concurrent-reconciles=%d`; `go tool pprof -top %s`):\n\n", profileSeconds, results[0].concurrency, path)
 		fmt.Fprintf(b, "```\n%s```\n\n", pprofTop(path, "-top"))
 	}
+	if path := results[0].apiserverProfile; path != "" {
+		fmt.Fprintf(b, "And the API server's, in the same %d s, by cumulative time (`go tool pprof -top -cum %s`):\n\n", profileSeconds, path)
+		fmt.Fprintf(b, "```\n%s```\n\n", pprofTop(path, "-top", "-cum"))
+	}
 }
 
 func reportLive(b *strings.Builder, opts benchOptions, r liveResult) {

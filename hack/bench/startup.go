@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -37,8 +39,9 @@ type startupResult struct {
 	// cpu and peakRSS are the manager process's, over the whole run.
 	cpu     time.Duration
 	peakRSS int64
-	// cpuProfile is the manager's CPU profile of the burst's first profileSeconds.
-	cpuProfile string
+	// cpuProfile and apiserverProfile are the manager's and the API server's CPU profiles of the burst's
+	// first profileSeconds.
+	cpuProfile, apiserverProfile string
 }
 
 // profileSeconds is how long the manager's CPU is profiled from the first create.
@@ -105,15 +108,21 @@ func runStartup(ctx context.Context, opts benchOptions, n, concurrency int) (sta
 		}
 	}()
 
-	// Profile the manager's CPU through the burst, the first profileSeconds of it.
-	profiled := make(chan error, 1)
+	// Profile the manager's and the API server's CPU through the burst, the first profileSeconds of it.
+	profiled := make(chan error, 2)
 	if opts.profiles != "" {
 		go func() {
 			path, err := manager.profile(ctx, opts.profiles, "profile", fmt.Sprintf("manager-startup-%d.cpu.pprof", concurrency), profileSeconds)
 			res.cpuProfile = path
 			profiled <- err
 		}()
+		go func() {
+			path, err := apiserverProfile(ctx, env, opts.profiles, fmt.Sprintf("apiserver-startup-%d.cpu.pprof", concurrency))
+			res.apiserverProfile = path
+			profiled <- err
+		}()
 	} else {
+		profiled <- nil
 		profiled <- nil
 	}
 	start = time.Now()
@@ -157,8 +166,10 @@ func runStartup(ctx context.Context, opts benchOptions, n, concurrency int) (sta
 	if res.writes, err = manager.writes(ctx); err != nil {
 		return res, err
 	}
-	if err := <-profiled; err != nil {
-		return res, err
+	for range 2 {
+		if err := <-profiled; err != nil {
+			return res, err
+		}
 	}
 	res.cpu, _, res.peakRSS, err = manager.usage()
 	return res, err
@@ -245,4 +256,14 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 	}
 	i := int(float64(len(sorted))*p/100+0.5) - 1
 	return sorted[min(max(i, 0), len(sorted)-1)]
+}
+
+// apiserverProfile saves the API server's CPU profile of the next profileSeconds into dir.
+func apiserverProfile(ctx context.Context, env *envtest.Environment, dir, name string) (string, error) {
+	httpClient, err := rest.HTTPClientFor(env.Config)
+	if err != nil {
+		return "", err
+	}
+	url := fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", strings.TrimSuffix(env.Config.Host, "/"), profileSeconds)
+	return saveProfile(ctx, httpClient, url, dir, name)
 }
