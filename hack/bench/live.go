@@ -15,7 +15,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -86,25 +85,8 @@ func runLive(ctx context.Context, opts benchOptions, n int) (liveResult, error) 
 	if err := createInParallel(ctx, n, func(ctx context.Context, i int) error { return c.Create(ctx, benchTask(i)) }); err != nil {
 		return res, fmt.Errorf("creating the LongTasks: %w", err)
 	}
-	err = wait.PollUntilContextTimeout(ctx, time.Second, opts.timeout, false, func(ctx context.Context) (bool, error) {
-		tasks := &longtaskv1.LongTaskList{}
-		if err := c.List(ctx, tasks, client.InNamespace("bench")); err != nil {
-			return false, err
-		}
-		running := 0
-		for _, task := range tasks.Items {
-			if task.Status.Phase == longtaskv1.PhaseRunning {
-				running++
-				if d := task.Status.EffectiveProgressInterval; d != nil {
-					res.interval = max(res.interval, d.Duration)
-				}
-			}
-		}
-		fmt.Fprintf(opts.log, "bench: %d of %d tasks Running\n", running, n)
-		return running == n, nil
-	})
-	if err != nil {
-		return res, fmt.Errorf("waiting for the tasks to run on kwok's node (see %s): %w", opts.workDir, err)
+	if res.interval, err = waitRunning(ctx, opts, c, n); err != nil {
+		return res, err
 	}
 	res.running = time.Since(start)
 
@@ -172,6 +154,46 @@ func runLive(ctx context.Context, opts benchOptions, n int) (liveResult, error) 
 	res.streamEvents, res.streamBytes = stream()
 	wg.Wait()
 	return res, nil
+}
+
+// waitRunning waits until n tasks of the bench namespace are Running, following them with a watch (a
+// list of thousands of tasks every second would load the API server more than the tasks do), and returns
+// the longest effective progress interval they were given.
+func waitRunning(ctx context.Context, opts benchOptions, c client.WithWatch, n int) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, opts.timeout)
+	defer cancel()
+	w, err := c.Watch(ctx, &longtaskv1.LongTaskList{}, client.InNamespace("bench"))
+	if err != nil {
+		return 0, err
+	}
+	defer w.Stop()
+	running := map[string]time.Duration{}
+	report := time.NewTicker(10 * time.Second)
+	defer report.Stop()
+	for len(running) < n {
+		select {
+		case event, ok := <-w.ResultChan():
+			if !ok {
+				return 0, fmt.Errorf("the watch of the tasks ended with %d of %d Running", len(running), n)
+			}
+			task, ok := event.Object.(*longtaskv1.LongTask)
+			if !ok {
+				return 0, fmt.Errorf("watching the tasks: %v", event.Object)
+			}
+			if task.Status.Phase == longtaskv1.PhaseRunning && task.Status.EffectiveProgressInterval != nil {
+				running[task.Name] = task.Status.EffectiveProgressInterval.Duration
+			}
+		case <-report.C:
+			fmt.Fprintf(opts.log, "bench: %d of %d tasks Running\n", len(running), n)
+		case <-ctx.Done():
+			return 0, fmt.Errorf("waiting for the tasks to run on kwok's node (see %s): %d of %d Running: %w", opts.workDir, len(running), n, ctx.Err())
+		}
+	}
+	var interval time.Duration
+	for _, d := range running {
+		interval = max(interval, d)
+	}
+	return interval, nil
 }
 
 // simulateWorker plays a task's worker until ctx ends: it reads its task, follows the interval the
