@@ -308,7 +308,7 @@ func startUI(ctx context.Context, opts benchOptions, env *envtest.Environment) (
 		return nil, err
 	}
 	address, probe := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1])
-	p, err := startProcess(opts, "ui", opts.ui, "--kubeconfig", kubeconfig, "--bind-address", address, "--health-probe-bind-address", probe)
+	p, err := startProcessWithEnv(opts, "ui", []string{deployedGoMemLimit}, opts.ui, "--kubeconfig", kubeconfig, "--bind-address", address, "--health-probe-bind-address", probe)
 	if err != nil {
 		return nil, fmt.Errorf("%w (make bench builds it)", err)
 	}

@@ -26,7 +26,15 @@ type process struct {
 	log  string
 }
 
+// deployedGoMemLimit is the GOMEMLIMIT the manager and the UI run with as config/ deploys them: their
+// containers' memory limit.
+const deployedGoMemLimit = "GOMEMLIMIT=256MiB"
+
 func startProcess(opts benchOptions, name string, argv ...string) (*process, error) {
+	return startProcessWithEnv(opts, name, nil, argv...)
+}
+
+func startProcessWithEnv(opts benchOptions, name string, env []string, argv ...string) (*process, error) {
 	logPath := filepath.Join(opts.workDir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -35,6 +43,7 @@ func startProcess(opts benchOptions, name string, argv ...string) (*process, err
 	defer logFile.Close()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
@@ -128,7 +137,7 @@ func startManager(ctx context.Context, opts benchOptions, env *envtest.Environme
 	metrics, probe, pprof := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[2])
 	argv := append([]string{opts.manager, "--kubeconfig", kubeconfig, "--metrics-bind-address", metrics,
 		"--health-probe-bind-address", probe, "--pprof-bind-address", pprof, "--worker-image", "longtask-worker:bench"}, extra...)
-	p, err := startProcess(opts, "manager", argv...)
+	p, err := startProcessWithEnv(opts, "manager", []string{deployedGoMemLimit}, argv...)
 	if err != nil {
 		return nil, fmt.Errorf("%w (make bench builds it)", err)
 	}
