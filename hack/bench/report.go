@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 )
@@ -48,11 +49,11 @@ func reportStartup(b *strings.Builder, opts benchOptions, results []startupResul
 	}
 	fmt.Fprintf(b, "\nTargets (issue 8): p99 create → Job ≤ 10 s, ≥ 100 tasks/s.\n\n")
 	if path := results[0].cpuProfile; path != "" {
-		fmt.Fprintf(b, "Where the manager's CPU went in the first %d s of the burst (`--max-concurrent-reconciles=%d`; `go tool pprof -top %s`):\n\n", profileSeconds, results[0].concurrency, path)
+		fmt.Fprintf(b, "Where the manager's CPU went in the first %d s of the burst (`--max-concurrent-reconciles=%d`; `go tool pprof -top %s`):\n\n", profileSeconds, results[0].concurrency, relative(opts, path))
 		fmt.Fprintf(b, "```\n%s```\n\n", pprofTop(path, "-top"))
 	}
 	if path := results[0].apiserverProfile; path != "" {
-		fmt.Fprintf(b, "And the API server's, in the same %d s, by cumulative time (`go tool pprof -top -cum %s`):\n\n", profileSeconds, path)
+		fmt.Fprintf(b, "And the API server's, in the same %d s, by cumulative time (`go tool pprof -top -cum %s`):\n\n", profileSeconds, relative(opts, path))
 		fmt.Fprintf(b, "```\n%s```\n\n", pprofTop(path, "-top", "-cum"))
 	}
 }
@@ -89,9 +90,21 @@ func reportLive(b *strings.Builder, opts benchOptions, r liveResult) {
 	}
 	fmt.Fprintf(b, "\nTargets (issue 8): progress writes/s ≤ the budget; manager < 200 MB and < 1 core; UI < 200 MB; a list page\n< 100 KB; open lists updated by a stream.\n\n")
 	if r.heapProfile != "" {
-		fmt.Fprintf(b, "What the manager's heap holds at the end (`go tool pprof -sample_index=inuse_space -top %s`):\n\n", r.heapProfile)
+		fmt.Fprintf(b, "What the manager's heap holds at the end (`go tool pprof -sample_index=inuse_space -top %s`):\n\n", relative(opts, r.heapProfile))
 		fmt.Fprintf(b, "```\n%s```\n\n", pprofTop(r.heapProfile, "-sample_index=inuse_space", "-top"))
 	}
+}
+
+// relative is path relative to the repository's root, as the report shows it.
+func relative(opts benchOptions, path string) string {
+	root, err := filepath.Abs(opts.root)
+	if err != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(root, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return path
 }
 
 // pprofTop is the head of `go tool pprof`'s report of a profile.
