@@ -398,15 +398,10 @@ func (u *uiProcess) countListStream(ctx context.Context) func() (events, bytes i
 
 // sleep waits for d or until ctx ends, and reports whether ctx is still live.
 func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-t.C:
+	case <-time.After(max(d, 0)):
 		return true
 	}
 }
