@@ -74,8 +74,7 @@ func (k *kwokCluster) start(ctx context.Context, opts benchOptions) error {
 		k.procs = append(k.procs, p)
 	}
 	node := &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: kwokNode, Annotations: map[string]string{"kwok.x-k8s.io/node": "fake"},
-			Labels: map[string]string{"type": "kwok"}},
+		ObjectMeta: metav1.ObjectMeta{Name: kwokNode}, // kwok manages it by name (--manage-single-node)
 	}
 	if err := k.c.Create(ctx, node); err != nil {
 		return fmt.Errorf("creating the fake node: %w", err)

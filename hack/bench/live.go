@@ -206,11 +206,7 @@ func simulateWorker(ctx context.Context, c client.Client, key types.NamespacedNa
 		return
 	}
 	var publisher *worker.Publisher
-	follow := func(task *longtaskv1.LongTask) {
-		if d := task.Status.EffectiveProgressInterval; d != nil {
-			publisher.SetInterval(max(task.Spec.Interval(), d.Duration))
-		}
-	}
+	follow := func(task *longtaskv1.LongTask) { publisher.Follow(task, task.Spec.Interval()) }
 	write := worker.StatusWriter(c, key, follow)
 	publisher = worker.NewPublisher(task.Spec.Interval(), func(ctx context.Context, snap worker.Snapshot) error {
 		err := write(ctx, snap)

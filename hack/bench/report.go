@@ -148,13 +148,13 @@ func reportLatency(b *strings.Builder, latency latencyResult) {
 	fmt.Fprintf(b, "Each line is timed from its print until a watch on the LongTask, and a viewer of the UI's event stream\n")
 	fmt.Fprintf(b, "(`/api/tasks/NS/NAME/events`), first see it or a later line. The worker writes at most once per interval,\n")
 	fmt.Fprintf(b, "so a line waits up to one interval for its write: the bound is the interval plus the floor above.\n\n")
-	fmt.Fprintf(b, "| progressInterval | lines (writes) | seen by | p50 | p95 | p99 | max | p99 − interval |\n| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(b, "| progressInterval | lines (updates seen) | seen by | p50 | p95 | p99 | max | p99 − interval |\n| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n")
 	for _, r := range latency.reports {
 		for _, row := range []struct {
 			name string
 			d    []time.Duration
 		}{{"a watch", r.watch}, {"the UI's stream", r.ui}} {
-			fmt.Fprintf(b, "| %s | %d (%d) | %s | %s | %s | %s | %s | %s |\n", r.interval, r.lines, r.writes, row.name,
+			fmt.Fprintf(b, "| %s | %d (%d) | %s | %s | %s | %s | %s | %s |\n", r.interval, r.lines, r.updates, row.name,
 				round(percentile(row.d, 50)), round(percentile(row.d, 95)), round(percentile(row.d, 99)), round(percentile(row.d, 100)),
 				round(percentile(row.d, 99)-r.interval))
 		}

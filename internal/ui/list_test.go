@@ -92,6 +92,36 @@ func TestListIsFilteredAndPaged(t *testing.T) {
 	}
 }
 
+// Tasks created in the same second, as a burst creates them, keep one order from page to page: by
+// namespace, then name.
+func TestListOrdersTasksCreatedTogether(t *testing.T) {
+	created := metav1.NewTime(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC))
+	var objs []client.Object
+	for _, key := range []string{"b/x", "a/z", "b/a", "a/b", "ab/a"} {
+		namespace, name, _ := strings.Cut(key, "/")
+		task := testutil.MakeLongTask(name, namespace).Obj()
+		task.CreationTimestamp = created
+		objs = append(objs, task)
+	}
+	_, _, ts := newTestServer(t, true, objs...)
+	resp, err := http.Get(ts.URL + "/api/tasks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tasks []taskView
+	if err := json.NewDecoder(resp.Body).Decode(&tasks); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, task := range tasks {
+		got = append(got, task.Namespace+"/"+task.Name)
+	}
+	if diff := cmp.Diff([]string{"a/b", "a/z", "ab/a", "b/a", "b/x"}, got); diff != "" {
+		t.Errorf("order of tasks created together (-want,+got):\n%s", diff)
+	}
+}
+
 // TestListPageLinksToItsNeighbours checks the page without JavaScript: the filters are kept in the form
 // and in the links to the other pages.
 func TestListPageLinksToItsNeighbours(t *testing.T) {

@@ -67,6 +67,14 @@ func (p *Publisher) SetInterval(d time.Duration) {
 	p.interval = d
 }
 
+// Follow keeps to the interval the controller asks of the task in status.effectiveProgressInterval, which
+// may be longer than base, the task's own spec.progressInterval, but never shorter.
+func (p *Publisher) Follow(task *longtaskv1.LongTask, base time.Duration) {
+	if d := task.Status.EffectiveProgressInterval; d != nil {
+		p.SetInterval(max(base, d.Duration))
+	}
+}
+
 func (p *Publisher) currentInterval() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sync"
 	"testing"
 	"time"
@@ -127,5 +128,29 @@ func TestFlushGivesUpWhenItsContextEnds(t *testing.T) {
 	defer cancel()
 	if err := p.Flush(ctx); err == nil {
 		t.Error("Flush succeeded against an API server that never answers")
+	}
+}
+
+// The publisher keeps to the longer interval the controller asks for, and never to a shorter one.
+func TestPublisherFollowsTheControllersInterval(t *testing.T) {
+	cases := map[string]struct {
+		effective *metav1.Duration
+		want      time.Duration
+	}{
+		"nothing asked":  {nil, time.Second},
+		"a longer one":   {&metav1.Duration{Duration: 16 * time.Second}, 16 * time.Second},
+		"a shorter one":  {&metav1.Duration{Duration: 100 * time.Millisecond}, time.Second},
+		"the task's own": {&metav1.Duration{Duration: time.Second}, time.Second},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			p := NewPublisher(time.Second, func(context.Context, Snapshot) error { return nil })
+			task := &longtaskv1.LongTask{}
+			task.Status.EffectiveProgressInterval = tc.effective
+			p.Follow(task, time.Second)
+			if got := p.currentInterval(); got != tc.want {
+				t.Errorf("interval %s, want %s", got, tc.want)
+			}
+		})
 	}
 }

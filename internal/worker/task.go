@@ -105,12 +105,7 @@ func RunTask(args []string, cfg Config, inTask bool, stdout, stderr io.Writer) i
 		if err != nil {
 			logf("cannot reach the API server, progress will not be reported: %v", err)
 		} else {
-			// The controller may ask for a longer interval than the task's, never a shorter one.
-			follow := func(task *longtaskv1.LongTask) {
-				if d := task.Status.EffectiveProgressInterval; d != nil {
-					publisher.SetInterval(max(cfg.ProgressInterval, d.Duration))
-				}
-			}
+			follow := func(task *longtaskv1.LongTask) { publisher.Follow(task, cfg.ProgressInterval) }
 			publisher.write = StatusWriter(c, cfg.Task, follow)
 			task := readTask(c, cfg.Task, logf)
 			follow(task)

@@ -55,9 +55,11 @@ func emit(args []string) error {
 // reportLatencyResult is, for one progress interval, how long each line the program printed took to be
 // visible (it, or a later line) to a watch on the LongTask and to a viewer of the UI's event stream.
 type reportLatencyResult struct {
-	interval      time.Duration
-	lines, writes int
-	watch, ui     []time.Duration
+	interval time.Duration
+	// lines the program printed; updates the changes of the LongTask's progress the watch saw (the
+	// worker's writes, one per interval at most).
+	lines, updates int
+	watch, ui      []time.Duration
 }
 
 // sighting is when an observer first saw the progress reach current.
@@ -128,7 +130,7 @@ func runReportLatency(ctx context.Context, opts benchOptions, c client.WithWatch
 	if err != nil {
 		return res, err
 	}
-	res.writes = len(watched)
+	res.updates = len(watched)
 	if res.watch, err = latencies(printed, watched); err != nil {
 		return res, fmt.Errorf("the watch: %w", err)
 	}
