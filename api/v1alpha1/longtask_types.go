@@ -10,10 +10,12 @@ import (
 // LongTaskSpec says what to run. It cannot change after creation, except cancel, which may only be set.
 //
 // The task is either image, command, args, env and resources, or a full podTemplate whose container named
-// "task" runs it; not both.
+// "task" runs it, or a templateRef to a LongTaskTemplate that says what runs; only one of them.
 //
-// +kubebuilder:validation:XValidation:rule="has(self.command) || has(self.podTemplate)",message="command is required (or give a podTemplate with a container named task)",fieldPath=".command"
+// +kubebuilder:validation:XValidation:rule="has(self.command) || has(self.podTemplate) || has(self.templateRef)",message="command is required (or give a podTemplate with a container named task, or a templateRef)",fieldPath=".command"
 // +kubebuilder:validation:XValidation:rule="!has(self.podTemplate) || !(has(self.image) || has(self.command) || has(self.args) || has(self.env) || has(self.resources))",message="podTemplate cannot be mixed with image, command, args, env or resources: put them in the podTemplate's task container",fieldPath=".podTemplate"
+// +kubebuilder:validation:XValidation:rule="!has(self.templateRef) || !(has(self.image) || has(self.command) || has(self.args) || has(self.env) || has(self.resources) || has(self.podTemplate))",message="templateRef cannot be mixed with image, command, args, env, resources or podTemplate: the template says what runs",fieldPath=".templateRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.parameters) || has(self.templateRef)",message="parameters need a templateRef: they fill in its template's $(params.NAME)",fieldPath=".parameters"
 // +kubebuilder:validation:XValidation:rule="has(self.image) == has(oldSelf.image) && (!has(self.image) || self.image == oldSelf.image)",message="image is immutable",fieldPath=".image"
 // +kubebuilder:validation:XValidation:rule="has(self.command) == has(oldSelf.command) && (!has(self.command) || self.command == oldSelf.command)",message="command is immutable",fieldPath=".command"
 // +kubebuilder:validation:XValidation:rule="has(self.args) == has(oldSelf.args) && (!has(self.args) || self.args == oldSelf.args)",message="args is immutable",fieldPath=".args"
@@ -27,11 +29,32 @@ import (
 // +kubebuilder:validation:XValidation:rule="has(self.progressDeadlineSeconds) == has(oldSelf.progressDeadlineSeconds) && (!has(self.progressDeadlineSeconds) || self.progressDeadlineSeconds == oldSelf.progressDeadlineSeconds)",message="progressDeadlineSeconds is immutable",fieldPath=".progressDeadlineSeconds"
 // +kubebuilder:validation:XValidation:rule="has(self.ttlSecondsAfterFinished) == has(oldSelf.ttlSecondsAfterFinished) && (!has(self.ttlSecondsAfterFinished) || self.ttlSecondsAfterFinished == oldSelf.ttlSecondsAfterFinished)",message="ttlSecondsAfterFinished is immutable",fieldPath=".ttlSecondsAfterFinished"
 // +kubebuilder:validation:XValidation:rule="(has(self.cancel) && self.cancel) || !has(oldSelf.cancel) || !oldSelf.cancel",message="cancel cannot be undone once set",fieldPath=".cancel"
+// +kubebuilder:validation:XValidation:rule="has(self.templateRef) == has(oldSelf.templateRef) && (!has(self.templateRef) || self.templateRef == oldSelf.templateRef)",message="templateRef is immutable",fieldPath=".templateRef"
+// +kubebuilder:validation:XValidation:rule="has(self.parameters) == has(oldSelf.parameters) && (!has(self.parameters) || self.parameters == oldSelf.parameters)",message="parameters are immutable",fieldPath=".parameters"
 type LongTaskSpec struct {
-	// image runs the task. It defaults to the manager's worker image.
+	TaskSpec `json:",inline"`
+
+	// templateRef names a LongTaskTemplate in the task's namespace that says what the task runs. The task's
+	// total, timeoutSeconds, retries (when above 0), progressInterval, progressDeadlineSeconds and
+	// ttlSecondsAfterFinished, when set, override the template's.
 	// +optional
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=512
+	TemplateRef *TemplateRef `json:"templateRef,omitempty"`
+
+	// parameters are the values of the template's parameters, by name.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	Parameters []ParameterValue `json:"parameters,omitempty"`
+
+	// cancel stops a running task: its pod gets SIGTERM, then SIGKILL after the grace period, and the
+	// task ends Cancelled. It cannot be unset.
+	// +optional
+	Cancel bool `json:"cancel,omitempty"`
+}
+
+// TaskSpec is what a task runs and how: part of a LongTask's spec, or a LongTaskTemplate's task.
+type TaskSpec struct {
 	Image string `json:"image,omitempty"`
 
 	// command is the program to run and its first arguments, as in a container's command.
@@ -86,8 +109,8 @@ type LongTaskSpec struct {
 	Retries int32 `json:"retries"`
 
 	// progressInterval is the shortest time between two progress writes to the API server.
+	// It is 1s when not set.
 	// +optional
-	// +kubebuilder:default="1s"
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('1h')",message="progressInterval must be between 100ms and 1h"
 	ProgressInterval *metav1.Duration `json:"progressInterval,omitempty"`
 
@@ -101,18 +124,13 @@ type LongTaskSpec struct {
 	// +optional
 	// +kubebuilder:validation:Minimum=0
 	TTLSecondsAfterFinished *int32 `json:"ttlSecondsAfterFinished,omitempty"`
-
-	// cancel stops a running task: its pod gets SIGTERM, then SIGKILL after the grace period, and the
-	// task ends Cancelled. It cannot be unset.
-	// +optional
-	Cancel bool `json:"cancel,omitempty"`
 }
 
 // DefaultProgressInterval is spec.progressInterval when it is not set.
 const DefaultProgressInterval = time.Second
 
-// Interval is spec.progressInterval, or its default.
-func (s *LongTaskSpec) Interval() time.Duration {
+// Interval is progressInterval, or its default.
+func (s *TaskSpec) Interval() time.Duration {
 	if s.ProgressInterval == nil {
 		return DefaultProgressInterval
 	}
@@ -240,6 +258,12 @@ type LongTaskStatus struct {
 	// attempt gets it in LONGTASK_CHECKPOINT, so it can resume where the last one stopped.
 	// +optional
 	Checkpoint string `json:"checkpoint,omitempty"`
+
+	// resolvedTask is what a task with a templateRef runs: its template's task with the parameters filled
+	// in and the task's own overrides applied, fixed when the task first started so that later changes to
+	// the template do not change it.
+	// +optional
+	ResolvedTask *TaskSpec `json:"resolvedTask,omitempty"`
 
 	// effectiveProgressInterval is the shortest time between two progress writes that the worker keeps to:
 	// spec.progressInterval, or longer when the manager's cluster-wide write budget is shared by many

@@ -245,7 +245,7 @@ func bareJob(i int) *batchv1.Job {
 func benchTask(i int) *longtaskv1.LongTask {
 	return &longtaskv1.LongTask{
 		ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("task-%05d", i), Namespace: "bench"},
-		Spec:       longtaskv1.LongTaskSpec{Command: []string{"longtask-worker", "demo", "--steps", "10"}},
+		Spec:       longtaskv1.LongTaskSpec{TaskSpec: longtaskv1.TaskSpec{Command: []string{"longtask-worker", "demo", "--steps", "10"}}},
 	}
 }
 

@@ -19,9 +19,9 @@ type LongTaskWrapper struct{ longtaskv1.LongTask }
 func MakeLongTask(name, namespace string) *LongTaskWrapper {
 	return &LongTaskWrapper{longtaskv1.LongTask{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, UID: "task-uid"},
-		Spec: longtaskv1.LongTaskSpec{
+		Spec: longtaskv1.LongTaskSpec{TaskSpec: longtaskv1.TaskSpec{
 			Command: []string{"sleep", "1"},
-		},
+		}},
 	}}
 }
 

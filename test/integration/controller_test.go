@@ -260,11 +260,10 @@ func TestATaskFromTheGoClientGetsItsDefaults(t *testing.T) {
 	// Only what is required, as a Go program using the API types would write it.
 	task := &longtaskv1.LongTask{
 		ObjectMeta: metav1.ObjectMeta{Name: "minimal", Namespace: ns},
-		Spec:       longtaskv1.LongTaskSpec{Command: []string{"resize"}},
+		Spec:       longtaskv1.LongTaskSpec{TaskSpec: longtaskv1.TaskSpec{Command: []string{"resize"}}},
 	}
 	create(t, task)
 	g := gomega.NewWithT(t)
-	g.Expect(task.Spec.ProgressInterval).To(gomega.Equal(&metav1.Duration{Duration: time.Second}), "progressInterval defaults to 1s")
 	job := waitForJob(t, task)
 	g.Expect(job.Spec.Template.Spec.Containers[0].Env).To(gomega.ContainElement(corev1.EnvVar{Name: "LONGTASK_PROGRESS_INTERVAL", Value: "1s"}))
 }
