@@ -7,6 +7,9 @@ import "fmt"
 const (
 	// LabelTaskName is set on a LongTask's Job and pods to the LongTask's name.
 	LabelTaskName = "longtask.dev/name"
+	// LabelTemplate is set on the tasks the UI starts from a template, to the template's name, so that
+	// kubectl get -l can list them.
+	LabelTemplate = "longtask.dev/template"
 	// LabelQueueName is Kueue's queue label; the controller copies it from the LongTask to its Job.
 	LabelQueueName = "kueue.x-k8s.io/queue-name"
 
