@@ -1,15 +1,17 @@
-// Command ui serves LongTask's web UI: the task list, a live progress bar for each task, and results.
+// Command ui serves LongTask's web UI: the task list, a live progress bar and log for each task, results,
+// and forms that start tasks from templates.
 package main
 
 import (
+	"crypto/tls"
 	"flag"
 	"net"
 	"os"
 
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -18,23 +20,36 @@ import (
 	"github.com/longtask-dev/longtask/internal/ui"
 )
 
-// The UI reads LongTasks and cancels them. Its patch permission can only cancel: the API server's
-// validation refuses any other change to a spec.
-// +kubebuilder:rbac:groups=longtask.dev,resources=longtasks,verbs=get;list;watch;patch
+// With --auth=token (the default off loopback) the UI reads LongTasks and templates into its cache, and
+// asks the API server who a token is and what its owner may do; it starts and cancels tasks, and reads
+// logs and events, with the viewer's own token. With --auth=none it does those with its own account,
+// which needs the rights in config/dev/ui-acts.yaml.
+// +kubebuilder:rbac:groups=longtask.dev,resources=longtasks;longtasktemplates,verbs=get;list;watch
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 
 func main() {
-	var address, probeAddress, namespace string
+	var address, probeAddress, namespace, auth, certFile, keyFile string
 	var readOnly, push bool
 	flag.StringVar(&address, "bind-address", ":8090", "Address the UI is served on.")
 	flag.StringVar(&probeAddress, "health-probe-bind-address", ":8091", "Address the health probes bind to.")
 	flag.StringVar(&namespace, "namespace", "", "Show only the tasks of this namespace; all namespaces when empty.")
-	flag.BoolVar(&readOnly, "read-only", false, "Hide the cancel button and refuse cancel requests.")
+	flag.StringVar(&auth, "auth", "", "How viewers sign in: token (a Kubernetes bearer token, checked with TokenReview; RBAC decides what they see and do) or none (anyone who reaches the UI acts as the UI). Default: none when --bind-address is loopback, else token.")
+	flag.StringVar(&certFile, "tls-cert-file", "", "Serve HTTPS with this certificate (and --tls-private-key-file).")
+	flag.StringVar(&keyFile, "tls-private-key-file", "", "The key of --tls-cert-file.")
+	flag.BoolVar(&readOnly, "read-only", false, "Hide the forms that start and cancel tasks, and refuse them.")
 	flag.BoolVar(&push, "push", true, "Push progress to pages with server-sent events; false for proxies that break them (pages poll).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	log := ctrl.Log.WithName("setup")
+	if auth == "" {
+		auth = string(ui.DefaultAuth(address))
+	}
+	if ui.AuthMode(auth) == ui.AuthNone && ui.DefaultAuth(address) != ui.AuthNone {
+		log.Info("Anyone who reaches the UI acts with its account: --auth=none and it listens beyond loopback", "address", address)
+	}
 
 	scheme := runtime.NewScheme()
 	if err := longtaskv1.AddToScheme(scheme); err != nil {
@@ -47,7 +62,8 @@ func main() {
 	if namespace != "" {
 		cacheOptions.DefaultNamespaces = map[string]cache.Config{namespace: {}}
 	}
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	config := ctrl.GetConfigOrDie()
+	mgr, err := ctrl.NewManager(config, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  cacheOptions,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -57,16 +73,17 @@ func main() {
 		log.Error(err, "Unable to create the manager")
 		os.Exit(1)
 	}
-	var writer client.Client
-	if !readOnly {
-		writer = mgr.GetClient()
-	}
 	ctx := ctrl.SetupSignalHandler()
-	server, err := ui.NewServer(mgr.GetCache(), writer, namespace)
+	kube, err := kubernetes.NewForConfig(config)
+	var server *ui.Server
+	if err == nil {
+		server, err = ui.NewServer(mgr.GetCache(), ui.Options{Namespace: namespace, ReadOnly: readOnly,
+			Auth: ui.AuthMode(auth), Client: mgr.GetClient(), Kube: kube, Config: config})
+	}
 	var listener net.Listener
 	if err == nil {
 		server.NoPush = !push
-		listener, err = net.Listen("tcp", address)
+		listener, err = listen(address, certFile, keyFile)
 	}
 	if err == nil {
 		err = ui.AddToManager(ctx, mgr, server, listener)
@@ -82,4 +99,18 @@ func main() {
 		log.Error(err, "The UI stopped")
 		os.Exit(1)
 	}
+}
+
+// listen listens on address, with TLS when a certificate is given.
+func listen(address, certFile, keyFile string) (net.Listener, error) {
+	listener, err := net.Listen("tcp", address)
+	if err != nil || certFile == "" {
+		return listener, err
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		listener.Close()
+		return nil, err
+	}
+	return tls.NewListener(listener, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
 }

@@ -1,11 +1,12 @@
 package ui
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,29 +71,60 @@ func (b *broker) publish(key types.NamespacedName) {
 	}
 }
 
-// streamHeaders starts a server-sent event stream.
-func streamHeaders(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
+// wantsStream says whether the request is an EventSource's, which asks for text/event-stream: a page's
+// URL then streams the page's live part.
+func wantsStream(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
 
-// events streams a task as server-sent events: the task at once, then after each change, until it
-// finishes or the viewer leaves.
-func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+// startStream starts a server-sent event stream, or answers why it cannot.
+func (s *Server) startStream(w http.ResponseWriter) (http.Flusher, bool) {
 	if s.NoPush {
-		http.Error(w, "event streams are turned off (--push=false): poll /api/tasks instead", http.StatusServiceUnavailable)
-		return
-	}
-	key, ok := s.key(w, r)
-	if !ok {
-		return
+		http.Error(w, "event streams are turned off (--push=false): poll instead", http.StatusServiceUnavailable)
+		return nil, false
 	}
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming is not supported here", http.StatusInternalServerError)
+		return nil, false
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	return flusher, true
+}
+
+// writeEvent sends one server-sent event; data may span lines.
+func writeEvent(w http.ResponseWriter, flusher http.Flusher, event, data string) error {
+	var b strings.Builder
+	b.WriteString("event: " + event + "\n")
+	for _, line := range strings.Split(data, "\n") {
+		b.WriteString("data: " + line + "\n")
+	}
+	b.WriteString("\n")
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return err
+	}
+	flusher.Flush()
+	return nil
+}
+
+// events streams a task as JSON server-sent events, for scripts: the task at once, then after each change,
+// until it finishes or the viewer leaves.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, v viewer) {
+	key, ok := s.key(w, r)
+	if !ok || !s.allow(w, r, v, longtasks("get", key.Namespace)) {
 		return
 	}
+	s.stream(w, r, key, "task", func(task taskView) (string, error) {
+		data, err := json.Marshal(task)
+		return string(data), err
+	})
+}
+
+// stream sends the task as event, rendered by render: at once, then after each change, until the task
+// finishes or the viewer leaves.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, key types.NamespacedName, event string, render func(taskView) (string, error)) {
 	changed, unsubscribe := s.broker.subscribe(key)
 	defer unsubscribe()
 	task, err := s.get(r.Context(), key)
@@ -100,18 +132,17 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("LongTask %s: %v", key, err), statusOf(err))
 		return
 	}
-	streamHeaders(w)
+	flusher, ok := s.startStream(w)
+	if !ok {
+		return
+	}
 	keepAlive := time.NewTicker(s.KeepAlive)
 	defer keepAlive.Stop()
 	for {
-		data, err := json.Marshal(task)
-		if err != nil {
+		data, err := render(task)
+		if err != nil || writeEvent(w, flusher, event, data) != nil {
 			return
 		}
-		if _, err := fmt.Fprintf(w, "event: task\ndata: %s\n\n", data); err != nil {
-			return
-		}
-		flusher.Flush()
 		if task.Finished {
 			return
 		}
@@ -119,8 +150,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if task, err = s.get(r.Context(), key); err != nil {
-			fmt.Fprintf(w, "event: gone\ndata: {}\n\n")
-			flusher.Flush()
+			_ = writeEvent(w, flusher, "gone", "{}")
 			return
 		}
 	}
@@ -130,45 +160,47 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 // tasks reporting, a page is worked out at most this often per open list, whatever the rate of changes.
 const listStreamInterval = 500 * time.Millisecond
 
-// listEvent is one page of the list, as its stream sends it.
+// listEvent is one page of the list, as its JSON stream sends it.
 type listEvent struct {
 	Tasks []taskView `json:"tasks"`
 	Total int        `json:"total"`
 }
 
-// listEvents streams a page of the list (the same query as the list page's) as server-sent events: the
-// page at once, then again after a change to any task changed it, until the viewer leaves.
-func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
-	if s.NoPush {
-		http.Error(w, "event streams are turned off (--push=false): poll /api/tasks instead", http.StatusServiceUnavailable)
-		return
-	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming is not supported here", http.StatusInternalServerError)
-		return
-	}
+// listEvents streams a page of the list (the same query as the list page's) as JSON server-sent events,
+// for scripts.
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request, v viewer) {
+	s.streamList(w, r, v, "list", func(page listPage) (string, error) {
+		data, err := json.Marshal(listEvent{Tasks: page.Tasks, Total: page.Total})
+		return string(data), err
+	})
+}
+
+// streamList sends a page of the list, rendered by render: at once, then again after a change to any task
+// changed it, until the viewer leaves.
+func (s *Server) streamList(w http.ResponseWriter, r *http.Request, v viewer, event string, render func(listPage) (string, error)) {
 	query := parseListQuery(r.URL.Query())
 	changed, unsubscribe := s.broker.subscribeAll()
 	defer unsubscribe()
-	streamHeaders(w)
+	flusher, ok := s.startStream(w)
+	if !ok {
+		return
+	}
 	keepAlive := time.NewTicker(s.KeepAlive)
 	defer keepAlive.Stop()
-	var last []byte
+	var last string
 	for {
-		page, err := s.list(r.Context(), query)
+		page, err := s.list(r.Context(), v, query)
 		if err != nil {
 			return
 		}
-		data, err := json.Marshal(listEvent{Tasks: page.Tasks, Total: page.Total})
+		data, err := render(page)
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(data, last) {
-			if _, err := fmt.Fprintf(w, "event: list\ndata: %s\n\n", data); err != nil {
+		if data != last {
+			if writeEvent(w, flusher, event, data) != nil {
 				return
 			}
-			flusher.Flush()
 			last = data
 		}
 		select {

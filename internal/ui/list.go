@@ -24,6 +24,8 @@ const pageSize = 50
 type listQuery struct {
 	Namespace string
 	Phase     string
+	// Template keeps the tasks started from the template of that name.
+	Template string
 	// Name keeps the tasks whose name contains it.
 	Name string
 	// Page counts from 1.
@@ -34,6 +36,7 @@ func parseListQuery(values url.Values) listQuery {
 	q := listQuery{
 		Namespace: strings.TrimSpace(values.Get("namespace")),
 		Phase:     values.Get("phase"),
+		Template:  strings.TrimSpace(values.Get("template")),
 		Name:      strings.TrimSpace(values.Get("name")),
 		Page:      1,
 	}
@@ -55,7 +58,7 @@ var phases = []string{
 // values is the query again, for links to other pages of the same list.
 func (q listQuery) values(page int) string {
 	v := url.Values{}
-	for key, value := range map[string]string{"namespace": q.Namespace, "phase": q.Phase, "name": q.Name} {
+	for key, value := range map[string]string{"namespace": q.Namespace, "phase": q.Phase, "template": q.Template, "name": q.Name} {
 		if value != "" {
 			v.Set(key, value)
 		}
@@ -87,13 +90,18 @@ type listPage struct {
 	HasFilter bool
 }
 
-// list reads the tasks that match q from the cache, newest first, and returns q's page of them.
-func (s *Server) list(ctx context.Context, q listQuery) (listPage, error) {
-	namespace := s.Namespace
+// list reads the tasks that match q from the cache, newest first, and returns q's page of them. It shows
+// only the namespaces whose LongTasks the viewer may list.
+func (s *Server) list(ctx context.Context, v viewer, q listQuery) (listPage, error) {
+	namespace := s.opts.Namespace
 	if namespace == "" {
 		namespace = q.Namespace
-	} else if q.Namespace != "" && q.Namespace != s.Namespace {
+	} else if q.Namespace != "" && q.Namespace != s.opts.Namespace {
 		return listPage{Query: q}, nil // outside the UI's namespace: nothing
+	}
+	may, err := s.namespacesVisible(ctx, v, namespace)
+	if err != nil {
+		return listPage{}, err
 	}
 	tasks := &longtaskv1.LongTaskList{}
 	// Read-only, so the cache's objects need not be copied: with thousands of tasks and a refresh every
@@ -112,7 +120,12 @@ func (s *Server) list(ctx context.Context, q listQuery) (listPage, error) {
 		if phase == "" {
 			phase = string(longtaskv1.PhasePending)
 		}
-		if (q.Phase == "" || phase == q.Phase) && strings.Contains(task.Name, q.Name) {
+		template := ""
+		if task.Spec.TemplateRef != nil {
+			template = task.Spec.TemplateRef.Name
+		}
+		if (q.Phase == "" || phase == q.Phase) && (q.Template == "" || template == q.Template) &&
+			strings.Contains(task.Name, q.Name) && may(task.Namespace) {
 			matching = append(matching, task)
 		}
 	}
@@ -125,8 +138,9 @@ func (s *Server) list(ctx context.Context, q listQuery) (listPage, error) {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
 
-	page := listPage{Total: len(matching), Query: q, Phases: phases, UINamespace: s.Namespace,
-		Pages: max(1, (len(matching)+pageSize-1)/pageSize), HasFilter: q.Namespace != "" || q.Phase != "" || q.Name != ""}
+	page := listPage{Total: len(matching), Query: q, Phases: phases, UINamespace: s.opts.Namespace,
+		Pages:     max(1, (len(matching)+pageSize-1)/pageSize),
+		HasFilter: q.Namespace != "" || q.Phase != "" || q.Template != "" || q.Name != ""}
 	q.Page = min(q.Page, page.Pages)
 	page.Query.Page = q.Page
 	from, to := (q.Page-1)*pageSize, min(q.Page*pageSize, len(matching))
@@ -145,20 +159,52 @@ func (s *Server) list(ctx context.Context, q listQuery) (listPage, error) {
 	return page, nil
 }
 
-func (s *Server) listPage(w http.ResponseWriter, r *http.Request) {
-	page, err := s.list(r.Context(), parseListQuery(r.URL.Query()))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+// namespacesVisible returns whether the viewer may list the LongTasks of a namespace. One who may list
+// them in all namespaces is asked once; anyone else, once per namespace (and the answers are kept).
+func (s *Server) namespacesVisible(ctx context.Context, v viewer, namespace string) (func(string) bool, error) {
+	all, err := s.auth.may(ctx, v, longtasks("list", namespace))
+	if err != nil || all {
+		return func(string) bool { return true }, err
+	}
+	if namespace != "" {
+		return func(string) bool { return false }, nil
+	}
+	answers := map[string]bool{}
+	return func(ns string) bool {
+		allowed, asked := answers[ns]
+		if !asked {
+			may, err := s.auth.may(ctx, v, longtasks("list", ns))
+			allowed = err == nil && may
+			answers[ns] = allowed
+		}
+		return allowed
+	}, nil
+}
+
+// listPage is the list of tasks. An EventSource gets a stream of its rows instead, and part=rows gets the
+// rows once, for a page that polls: the page and its updates are rendered by the same template.
+func (s *Server) listPage(w http.ResponseWriter, r *http.Request, v viewer) {
+	if wantsStream(r) {
+		s.streamList(w, r, v, "rows", func(page listPage) (string, error) { return s.fragment("list-rows", page) })
 		return
 	}
-	s.render(w, "list.html", page)
+	page, err := s.list(r.Context(), v, parseListQuery(r.URL.Query()))
+	if err != nil {
+		http.Error(w, err.Error(), statusOf(err))
+		return
+	}
+	if r.URL.Query().Get("part") == "rows" {
+		s.render(w, http.StatusOK, "list-rows", page)
+		return
+	}
+	s.render(w, http.StatusOK, "list.html", s.newPage(w, r, v, "Tasks", page))
 }
 
 // listJSON serves a page of the list as an array of tasks; X-Total-Count says how many match on all pages.
-func (s *Server) listJSON(w http.ResponseWriter, r *http.Request) {
-	page, err := s.list(r.Context(), parseListQuery(r.URL.Query()))
+func (s *Server) listJSON(w http.ResponseWriter, r *http.Request, v viewer) {
+	page, err := s.list(r.Context(), v, parseListQuery(r.URL.Query()))
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		http.Error(w, err.Error(), statusOf(err))
 		return
 	}
 	w.Header().Set("X-Total-Count", strconv.Itoa(page.Total))

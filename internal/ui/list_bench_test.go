@@ -36,19 +36,19 @@ func BenchmarkListPage(b *testing.B) {
 		task.CreationTimestamp = created
 		reader.tasks = append(reader.tasks, *task)
 	}
-	s, err := NewServer(reader, nil, "")
+	s, err := NewServer(reader, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
-		page, err := s.list(ctx, listQuery{Page: 1})
+		page, err := s.list(ctx, viewer{}, listQuery{Page: 1})
 		if err != nil || len(page.Tasks) != pageSize {
 			b.Fatalf("a page of %d tasks, %v", len(page.Tasks), err)
 		}
 	}
 	// Allocations that grow with the number of tasks would show here: the page should allocate for the
 	// 50 tasks it shows, not for the 10,000 it sorts.
-	b.ReportMetric(float64(testing.AllocsPerRun(1, func() { _, _ = s.list(ctx, listQuery{Page: 1}) }))/10_000, "allocs/task")
+	b.ReportMetric(float64(testing.AllocsPerRun(1, func() { _, _ = s.list(ctx, viewer{}, listQuery{Page: 1}) }))/10_000, "allocs/task")
 }

@@ -1,9 +1,11 @@
-// Package ui serves LongTask's web UI: a task list, a live progress bar for each task (pushed with
-// server-sent events, with polling as the fallback), and the result or the error of a finished task.
+// Package ui serves LongTask's web UI: a task list, a live progress bar and log for each task (pushed with
+// server-sent events, with polling as the fallback), the result or the error of a finished task, and forms
+// that start tasks from LongTaskTemplates. Pages are rendered on the server from one set of templates;
+// the script only swaps in the fragments the server sends, so every page also works without it.
 package ui
 
 import (
-	"context"
+	"bytes"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -12,10 +14,13 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -27,48 +32,81 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Server serves the UI from a cached view of the LongTasks.
-type Server struct {
-	// Reader reads LongTasks, from the cache whose changes are given to Notify.
-	Reader client.Reader
-	// Writer cancels tasks; nil makes the UI read-only.
-	Writer client.Client
+// Options configure a Server.
+type Options struct {
 	// Namespace limits the UI to one namespace; empty for all.
 	Namespace string
+	// ReadOnly hides the forms that start and cancel tasks, and refuses their requests.
+	ReadOnly bool
+	// Auth says how the UI knows who is looking; AuthNone when empty.
+	Auth AuthMode
+	// Client and Kube are the UI's own access to the API server. With AuthNone the UI starts and cancels
+	// tasks and reads logs and events with them; with AuthToken it only asks TokenReview and
+	// SubjectAccessReview with Kube, and acts with each viewer's own token.
+	Client client.Client
+	Kube   kubernetes.Interface
+	// Config is copied without its credentials to act with a viewer's token; needed with AuthToken.
+	Config *rest.Config
+}
+
+// Server serves the UI from a cached view of the LongTasks and LongTaskTemplates.
+type Server struct {
+	// Reader reads LongTasks and LongTaskTemplates, from the cache whose changes are given to Notify.
+	Reader client.Reader
 	// KeepAlive is how often an idle event stream gets a comment, so that proxies keep it open.
 	KeepAlive time.Duration
 	// NoPush refuses event streams, for proxies that break them: pages then poll.
 	NoPush bool
 
+	opts      Options
+	auth      *auth
 	broker    *broker
 	templates *template.Template
 }
 
 // NewServer returns a UI server; call Notify whenever a LongTask changes.
-func NewServer(reader client.Reader, writer client.Client, namespace string) (*Server, error) {
+func NewServer(reader client.Reader, opts Options) (*Server, error) {
+	if opts.Auth == "" {
+		opts.Auth = AuthNone
+	}
+	if opts.Auth == AuthToken && opts.Config == nil {
+		return nil, errors.New("--auth=token needs the API server's address to act with viewers' tokens")
+	}
+	a, err := newAuth(opts.Auth, opts.Kube)
+	if err != nil {
+		return nil, err
+	}
 	templates, err := template.New("").Funcs(template.FuncMap{"pathEscape": url.PathEscape}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
 	}
-	return &Server{Reader: reader, Writer: writer, Namespace: namespace, KeepAlive: 15 * time.Second, broker: newBroker(), templates: templates}, nil
+	return &Server{Reader: reader, KeepAlive: 15 * time.Second, opts: opts, auth: a, broker: newBroker(), templates: templates}, nil
 }
 
 // Notify tells the event streams of a task that it changed.
 func (s *Server) Notify(key types.NamespacedName) { s.broker.publish(key) }
 
-// Handler routes the UI's pages, its JSON API and its event streams.
+// Handler routes the UI's pages, its forms, its JSON API and its event streams.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	mux.HandleFunc("GET /{$}", s.listPage)
-	mux.HandleFunc("GET /tasks/{namespace}/{name}", s.taskPage)
-	mux.HandleFunc("POST /tasks/{namespace}/{name}/cancel", s.cancel)
-	mux.HandleFunc("GET /api/tasks", s.listJSON)
-	mux.HandleFunc("GET /api/tasks/events", s.listEvents)
-	mux.HandleFunc("GET /api/tasks/{namespace}/{name}", s.taskJSON)
-	mux.HandleFunc("GET /api/tasks/{namespace}/{name}/events", s.events)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("GET /signin", s.signInPage)
+	mux.HandleFunc("POST /signin", s.signIn)
+	mux.HandleFunc("POST /signout", s.signOut)
+
+	mux.Handle("GET /{$}", s.viewing(s.listPage))
+	mux.Handle("GET /templates", s.viewing(s.templatesPage))
+	mux.Handle("GET /templates/{namespace}/{name}", s.viewing(s.templatePage))
+	mux.Handle("POST /templates/{namespace}/{name}", s.viewing(s.start))
+	mux.Handle("GET /tasks/{namespace}/{name}", s.viewing(s.taskPage))
+	mux.Handle("GET /tasks/{namespace}/{name}/log", s.viewing(s.log))
+	mux.Handle("POST /tasks/{namespace}/{name}/cancel", s.viewing(s.cancel))
+	mux.Handle("GET /api/tasks", s.viewing(s.listJSON))
+	mux.Handle("GET /api/tasks/events", s.viewing(s.listEvents))
+	mux.Handle("GET /api/tasks/{namespace}/{name}", s.viewing(s.taskJSON))
+	mux.Handle("GET /api/tasks/{namespace}/{name}/events", s.viewing(s.events))
 	return securityHeaders(mux)
 }
 
@@ -84,47 +122,43 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
-	task, ok := s.getOrError(w, r)
-	if !ok {
-		return
-	}
-	s.render(w, "task.html", map[string]any{"Task": task, "CanCancel": s.Writer != nil})
+// viewing runs h for a signed-in viewer. Anyone else is sent to the sign-in page, or, for the API, the
+// event streams and the forms, refused with 401: none of them shows a nobody anything.
+func (s *Server) viewing(h func(http.ResponseWriter, *http.Request, viewer)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v, ok, err := s.auth.viewerOf(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		if !ok {
+			if r.Method == http.MethodGet && !strings.HasPrefix(r.URL.Path, "/api/") && !wantsStream(r) && r.URL.Query().Get("part") == "" {
+				http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			http.Error(w, "sign in first: send a Kubernetes bearer token in Authorization, or sign in at /signin", http.StatusUnauthorized)
+			return
+		}
+		if r.Method == http.MethodPost {
+			if err := s.checkPost(r, v); err != nil {
+				http.Error(w, err.Error(), http.StatusForbidden)
+				return
+			}
+		}
+		h(w, r, v)
+	})
 }
 
-func (s *Server) taskJSON(w http.ResponseWriter, r *http.Request) {
-	if task, ok := s.getOrError(w, r); ok {
-		writeJSON(w, task)
-	}
-}
-
-// cancel sets spec.cancel, as `kubectl patch` would. The API server's validation only lets cancel go from
-// false to true, so the UI's patch permission can do nothing else to a spec.
-func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
-	if s.Writer == nil {
-		http.Error(w, "this UI is read-only", http.StatusForbidden)
-		return
-	}
+// checkPost refuses a form post from another site, or without the page's CSRF token.
+func (s *Server) checkPost(r *http.Request, v viewer) error {
 	if !sameOrigin(r) {
-		http.Error(w, "cross-site request refused", http.StatusForbidden)
-		return
+		return errors.New("cross-site request refused")
 	}
-	key, ok := s.key(w, r)
-	if !ok {
-		return
-	}
-	task := &longtaskv1.LongTask{}
-	task.Namespace, task.Name = key.Namespace, key.Name
-	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancel":true}}`))
-	if err := s.Writer.Patch(r.Context(), task, patch, client.FieldOwner("longtask-ui")); err != nil {
-		http.Error(w, fmt.Sprintf("cancelling %s: %v", key, err), statusOf(err))
-		return
-	}
-	http.Redirect(w, r, "/tasks/"+url.PathEscape(key.Namespace)+"/"+url.PathEscape(key.Name), http.StatusSeeOther)
+	return s.auth.checkCSRF(r, v)
 }
 
 // sameOrigin refuses cross-site form posts. Browsers say where a request comes from in Sec-Fetch-Site,
-// older ones in Origin; a request with neither is not a browser's, and so not a forged one.
+// older ones in Origin.
 func sameOrigin(r *http.Request) bool {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" {
 		return site == "same-origin"
@@ -137,42 +171,72 @@ func sameOrigin(r *http.Request) bool {
 	return err == nil && u.Host == r.Host
 }
 
-func (s *Server) get(ctx context.Context, key types.NamespacedName) (taskView, error) {
-	task := &longtaskv1.LongTask{}
-	if err := s.Reader.Get(ctx, key, task); err != nil {
-		return taskView{}, err
-	}
-	return newTaskView(task, time.Now()), nil
-}
-
-func (s *Server) getOrError(w http.ResponseWriter, r *http.Request) (taskView, bool) {
-	key, ok := s.key(w, r)
-	if !ok {
-		return taskView{}, false
-	}
-	task, err := s.get(r.Context(), key)
+// allow answers 403, saying what is missing, unless the viewer may do what res says.
+func (s *Server) allow(w http.ResponseWriter, r *http.Request, v viewer, res resource) bool {
+	allowed, err := s.auth.may(r.Context(), v, res)
 	if err != nil {
-		http.Error(w, fmt.Sprintf("LongTask %s: %v", key, err), statusOf(err))
-		return taskView{}, false
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return false
 	}
-	return task, true
+	if !allowed {
+		http.Error(w, fmt.Sprintf("%s may not %s", v.Name(), res), http.StatusForbidden)
+	}
+	return allowed
 }
 
-// key is the task a request names; tasks outside the UI's namespace are not found.
+// longtasks is res on LongTasks in a namespace.
+func longtasks(verb, namespace string) resource {
+	return resource{verb: verb, group: longtaskv1.GroupVersion.Group, resource: "longtasks", namespace: namespace}
+}
+
+// key is the object a request names; objects outside the UI's namespace are not found.
 func (s *Server) key(w http.ResponseWriter, r *http.Request) (types.NamespacedName, bool) {
 	key := types.NamespacedName{Namespace: r.PathValue("namespace"), Name: r.PathValue("name")}
-	if s.Namespace != "" && key.Namespace != s.Namespace {
+	if s.opts.Namespace != "" && key.Namespace != s.opts.Namespace {
 		http.Error(w, "not found", http.StatusNotFound)
 		return key, false
 	}
 	return key, true
 }
 
-func (s *Server) render(w http.ResponseWriter, name string, data any) {
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := s.templates.ExecuteTemplate(w, name, data); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+// page is what every page shows besides its own view: who is signed in, and the token its forms carry.
+type page struct {
+	Title string
+	// Viewer is the signed-in viewer's name; empty with --auth=none.
+	Viewer string
+	CSRF   string
+	// CanAct says whether the UI starts and cancels tasks (not --read-only).
+	CanAct bool
+	// Refresh reloads a page that changes, every so many seconds, in a browser without JavaScript.
+	Refresh int
+	View    any
+}
+
+func (s *Server) newPage(w http.ResponseWriter, r *http.Request, v viewer, title string, view any) page {
+	p := page{Title: title, CSRF: s.auth.csrfToken(w, r, v), CanAct: !s.opts.ReadOnly, View: view}
+	if s.opts.Auth == AuthToken {
+		p.Viewer = v.Name()
 	}
+	return p
+}
+
+func (s *Server) render(w http.ResponseWriter, status int, name string, data any) {
+	var b bytes.Buffer
+	if err := s.templates.ExecuteTemplate(&b, name, data); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b.Bytes())
+}
+
+// fragment renders a named part of a page, for the script to swap in.
+func (s *Server) fragment(name string, data any) (string, error) {
+	var b strings.Builder
+	err := s.templates.ExecuteTemplate(&b, name, data)
+	return b.String(), err
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	kubefake "k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -26,11 +30,7 @@ func newTestServer(t *testing.T, readOnly bool, objects ...client.Object) (*Serv
 		t.Fatal(err)
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objects...).WithStatusSubresource(&longtaskv1.LongTask{}).Build()
-	var writer client.Client = c
-	if readOnly {
-		writer = nil
-	}
-	s, err := NewServer(c, writer, "")
+	s, err := NewServer(c, Options{ReadOnly: readOnly, Client: c, Kube: kubefake.NewClientset()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,19 +127,33 @@ func TestCancel(t *testing.T) {
 		readOnly   bool
 		origin     string
 		site       string
+		noToken    bool
+		wrongToken bool
 		wantStatus int
 		wantCancel bool
 	}{
 		"from the UI's own page":               {origin: "SAME", wantStatus: http.StatusSeeOther, wantCancel: true},
+		"without an Origin (no browser)":       {wantStatus: http.StatusSeeOther, wantCancel: true},
+		"without the CSRF token":               {origin: "SAME", noToken: true, wantStatus: http.StatusForbidden},
+		"with another browser's CSRF token":    {origin: "SAME", wrongToken: true, wantStatus: http.StatusForbidden},
 		"from another site":                    {origin: "https://evil.example", wantStatus: http.StatusForbidden},
 		"from another site, by Fetch Metadata": {site: "cross-site", wantStatus: http.StatusForbidden},
 		"when the UI is read-only":             {readOnly: true, origin: "SAME", wantStatus: http.StatusForbidden},
-		"without an Origin (no form)":          {wantStatus: http.StatusSeeOther, wantCancel: true},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			_, c, ts := newTestServer(t, tc.readOnly, testutil.MakeLongTask("resize", "photos").Obj())
-			req, _ := http.NewRequest(http.MethodPost, ts.URL+"/tasks/photos/resize/cancel", nil)
+			cookie, token := csrfFor(t, ts.URL+"/tasks/photos/resize")
+			if tc.wrongToken {
+				_, token = csrfFor(t, ts.URL+"/tasks/photos/resize")
+			}
+			form := url.Values{}
+			if !tc.noToken {
+				form.Set("csrf", token)
+			}
+			req, _ := http.NewRequest(http.MethodPost, ts.URL+"/tasks/photos/resize/cancel", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.AddCookie(cookie)
 			if tc.origin == "SAME" {
 				req.Header.Set("Origin", ts.URL)
 			} else if tc.origin != "" {
@@ -148,7 +162,7 @@ func TestCancel(t *testing.T) {
 			if tc.site != "" {
 				req.Header.Set("Sec-Fetch-Site", tc.site)
 			}
-			resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+			resp, err := noRedirects.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -165,6 +179,37 @@ func TestCancel(t *testing.T) {
 			}
 		})
 	}
+}
+
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// csrfInput is the hidden field that carries a page's CSRF token.
+var csrfInput = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrfFor opens a page as a new browser would and returns the CSRF cookie it sets and the token its forms
+// carry, if it has any.
+func csrfFor(t *testing.T, page string) (*http.Cookie, string) {
+	t.Helper()
+	resp, err := http.Get(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == csrfCookie {
+			cookie = c
+		}
+	}
+	if cookie == nil {
+		t.Fatalf("%s set no CSRF cookie", page)
+	}
+	m := csrfInput.FindSubmatch(body)
+	if m == nil {
+		return cookie, "" // a read-only page has no forms
+	}
+	return cookie, string(m[1])
 }
 
 func TestEventsPushEachChangeUntilTheTaskFinishes(t *testing.T) {

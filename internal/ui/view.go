@@ -30,6 +30,13 @@ type taskView struct {
 	Rate          string `json:"rate"`
 	Remaining     string `json:"remaining"`
 
+	// Template and Parameters say what the task was started from, when it names a template.
+	Template   string                      `json:"template,omitempty"`
+	Parameters []longtaskv1.ParameterValue `json:"parameters,omitempty"`
+	// Started is when the task started running; Duration is how long it ran, or has run so far.
+	Started  string `json:"started,omitempty"`
+	Duration string `json:"duration,omitempty"`
+
 	Result  string              `json:"result"`
 	Failure *longtaskv1.Failure `json:"failure,omitempty"`
 	// ExitNote tells the exit code of a failure whose message does not already.
@@ -43,7 +50,7 @@ func newTaskView(task *longtaskv1.LongTask, now time.Time) taskView {
 		Phase:     string(task.Status.Phase),
 		Finished:  task.Status.Phase.Finished(),
 		Cancel:    task.Spec.Cancel,
-		Age:       duration.HumanDuration(now.Sub(task.CreationTimestamp.Time)),
+		Age:       age(now.Sub(task.CreationTimestamp.Time)),
 		Attempts:  task.Status.Attempts,
 		Result:    task.Status.Result,
 		Failure:   task.Status.Failure,
@@ -56,6 +63,17 @@ func newTaskView(task *longtaskv1.LongTask, now time.Time) taskView {
 		v.Summary, v.Message, v.Rate, v.Remaining = p.Summary, p.Message, p.Rate, p.Remaining
 	}
 	v.Indeterminate = v.Total <= 0 && !v.Finished
+	if ref := task.Spec.TemplateRef; ref != nil {
+		v.Template, v.Parameters = ref.Name, task.Spec.Parameters
+	}
+	if start := task.Status.StartTime; start != nil {
+		v.Started = start.UTC().Format(time.DateTime) + " UTC"
+		end := now
+		if done := task.Status.CompletionTime; done != nil {
+			end = done.Time
+		}
+		v.Duration = end.Sub(start.Time).Round(time.Second).String()
+	}
 	if f := v.Failure; f != nil && f.ExitCode != nil {
 		if code := strconv.Itoa(int(*f.ExitCode)); !strings.Contains(f.Message, "code "+code) {
 			v.ExitNote = " (exit code " + code + ")"
@@ -63,3 +81,6 @@ func newTaskView(task *longtaskv1.LongTask, now time.Time) taskView {
 	}
 	return v
 }
+
+// age is how long ago something happened, as kubectl says it: "5m", "2d".
+func age(d time.Duration) string { return duration.HumanDuration(d) }

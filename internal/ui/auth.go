@@ -1,0 +1,259 @@
+package ui
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/cache"
+	"k8s.io/client-go/kubernetes"
+)
+
+// AuthMode says how the UI knows who is looking.
+type AuthMode string
+
+const (
+	// AuthNone lets anyone who reaches the UI see every task and act with the UI's own account: for a UI
+	// that only its own user can reach, such as one listening on loopback.
+	AuthNone AuthMode = "none"
+	// AuthToken asks each viewer for a Kubernetes bearer token, shows only what the API server's RBAC lets
+	// that viewer see, and starts and cancels tasks with the viewer's own token.
+	AuthToken AuthMode = "token"
+)
+
+const (
+	sessionCookie = "longtask-session"
+	csrfCookie    = "longtask-csrf"
+	// sessionLifetime is how long a sign-in lasts; the token itself is checked again every reviewTTL.
+	sessionLifetime = 8 * time.Hour
+	// reviewTTL is how long the answers of TokenReview and SubjectAccessReview are kept: a revoked token or
+	// permission stops working within it, and a busy page does not ask the API server on every request.
+	reviewTTL = 30 * time.Second
+	// reviewCacheSize bounds how many answers are kept, the least recently used going first.
+	reviewCacheSize = 4096
+)
+
+// viewer is who made a request. With AuthNone it is anonymous and may do whatever the UI's account may.
+type viewer struct {
+	user authenticationv1.UserInfo
+	// token is the viewer's bearer token; empty with AuthNone.
+	token string
+}
+
+// Name is the viewer's user name, for pages and messages.
+func (v viewer) Name() string { return v.user.Username }
+
+// auth signs viewers in and asks the API server what they may do.
+type auth struct {
+	mode AuthMode
+	// reviews asks TokenReview and SubjectAccessReview, as the UI.
+	reviews kubernetes.Interface
+	// key seals session cookies and signs CSRF tokens. It is made when the UI starts, so a restart signs
+	// everyone out.
+	key    []byte
+	aead   cipher.AEAD
+	// tokens and access keep the answers of TokenReview and SubjectAccessReview for reviewTTL.
+	tokens *cache.LRUExpireCache
+	access *cache.LRUExpireCache
+}
+
+func newAuth(mode AuthMode, reviews kubernetes.Interface) (*auth, error) {
+	if mode != AuthNone && mode != AuthToken {
+		return nil, fmt.Errorf("--auth=%q: must be none or token", mode)
+	}
+	if mode == AuthToken && reviews == nil {
+		return nil, errors.New("--auth=token needs a client for TokenReview and SubjectAccessReview")
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &auth{mode: mode, reviews: reviews, key: key, aead: aead,
+		tokens: cache.NewLRUExpireCache(reviewCacheSize), access: cache.NewLRUExpireCache(reviewCacheSize)}, nil
+}
+
+// viewerOf says who made the request: the bearer token an authenticating proxy passed in Authorization,
+// or the one sealed in the session cookie. ok is false when the request is nobody's.
+func (a *auth) viewerOf(r *http.Request) (viewer, bool, error) {
+	if a.mode == AuthNone {
+		return viewer{user: authenticationv1.UserInfo{Username: "anyone"}}, true, nil
+	}
+	token, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !found {
+		cookie, err := r.Cookie(sessionCookie)
+		if err != nil {
+			return viewer{}, false, nil
+		}
+		if token, err = a.open(cookie.Value); err != nil {
+			return viewer{}, false, nil
+		}
+	}
+	user, ok, err := a.review(r.Context(), strings.TrimSpace(token))
+	if err != nil || !ok {
+		return viewer{}, false, err
+	}
+	return viewer{user: user, token: strings.TrimSpace(token)}, true, nil
+}
+
+// review asks the API server whose token it is.
+func (a *auth) review(ctx context.Context, token string) (authenticationv1.UserInfo, bool, error) {
+	if token == "" {
+		return authenticationv1.UserInfo{}, false, nil
+	}
+	sum := sha256.Sum256([]byte(token))
+	key := string(sum[:])
+	if cached, ok := a.tokens.Get(key); ok {
+		user := cached.(authenticationv1.UserInfo)
+		return user, user.Username != "", nil
+	}
+	review, err := a.reviews.AuthenticationV1().TokenReviews().Create(ctx,
+		&authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
+	if err != nil {
+		return authenticationv1.UserInfo{}, false, fmt.Errorf("checking the token with the API server: %w", err)
+	}
+	var user authenticationv1.UserInfo
+	if review.Status.Authenticated {
+		user = review.Status.User
+	}
+	a.tokens.Add(key, user, reviewTTL)
+	return user, user.Username != "", nil
+}
+
+// resource is what a viewer wants to do: a verb on a kind of object in a namespace.
+type resource struct {
+	verb, group, resource, subresource, namespace string
+}
+
+func (res resource) String() string {
+	what := res.resource
+	if res.subresource != "" {
+		what += "/" + res.subresource
+	}
+	if res.namespace == "" {
+		return res.verb + " " + what + " in all namespaces"
+	}
+	return res.verb + " " + what + " in namespace " + res.namespace
+}
+
+// may asks the API server whether the viewer may do what res says.
+func (a *auth) may(ctx context.Context, v viewer, res resource) (bool, error) {
+	if a.mode == AuthNone {
+		return true, nil
+	}
+	key := strings.Join([]string{v.user.UID, v.user.Username, strings.Join(v.user.Groups, ","), res.verb, res.group, res.resource, res.subresource, res.namespace}, "\x00")
+	if allowed, ok := a.access.Get(key); ok {
+		return allowed.(bool), nil
+	}
+	extra := map[string]authorizationv1.ExtraValue{}
+	for k, values := range v.user.Extra {
+		extra[k] = authorizationv1.ExtraValue(values)
+	}
+	review, err := a.reviews.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
+		Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: v.user.Username, UID: v.user.UID, Groups: v.user.Groups, Extra: extra,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Verb: res.verb, Group: res.group, Resource: res.resource, Subresource: res.subresource, Namespace: res.namespace,
+			},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return false, fmt.Errorf("asking the API server whether %s may %s: %w", v.Name(), res, err)
+	}
+	a.access.Add(key, review.Status.Allowed, reviewTTL)
+	return review.Status.Allowed, nil
+}
+
+// seal encrypts a token for the session cookie, with the time it stops being valid, so that the cookie
+// shows nobody the token and cannot be made by anyone without the UI's key.
+func (a *auth) seal(token string, now time.Time) string {
+	plain := binary.BigEndian.AppendUint64(nil, uint64(now.Add(sessionLifetime).Unix()))
+	plain = append(plain, token...)
+	nonce := make([]byte, a.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return base64.RawURLEncoding.EncodeToString(a.aead.Seal(nonce, nonce, plain, []byte(sessionCookie)))
+}
+
+func (a *auth) open(sealed string) (string, error) {
+	data, err := base64.RawURLEncoding.DecodeString(sealed)
+	if err != nil || len(data) < a.aead.NonceSize() {
+		return "", errors.New("not a session")
+	}
+	plain, err := a.aead.Open(nil, data[:a.aead.NonceSize()], data[a.aead.NonceSize():], []byte(sessionCookie))
+	if err != nil || len(plain) < 8 {
+		return "", errors.New("not a session")
+	}
+	if time.Now().Unix() > int64(binary.BigEndian.Uint64(plain[:8])) {
+		return "", errors.New("the session expired")
+	}
+	return string(plain[8:]), nil
+}
+
+// csrfToken is the token the forms of a page carry: a signature of the browser's CSRF cookie and the
+// viewer's name, which a page of another site can neither read nor make. It sets the cookie when the
+// browser has none yet.
+func (a *auth) csrfToken(w http.ResponseWriter, r *http.Request, v viewer) string {
+	seed := ""
+	if cookie, err := r.Cookie(csrfCookie); err == nil && cookie.Value != "" {
+		seed = cookie.Value
+	} else {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		seed = base64.RawURLEncoding.EncodeToString(b)
+		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: seed, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+		r.AddCookie(&http.Cookie{Name: csrfCookie, Value: seed})
+	}
+	return a.sign(seed, v)
+}
+
+func (a *auth) sign(seed string, v viewer) string {
+	mac := hmac.New(sha256.New, a.key)
+	mac.Write([]byte(seed + "\x00" + v.Name()))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// checkCSRF refuses a state-changing request whose form does not carry the page's CSRF token.
+func (a *auth) checkCSRF(r *http.Request, v viewer) error {
+	cookie, err := r.Cookie(csrfCookie)
+	if err != nil || cookie.Value == "" {
+		return errors.New("the request has no CSRF cookie: reload the page and try again")
+	}
+	if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(a.sign(cookie.Value, v))) {
+		return errors.New("the request's CSRF token is missing or wrong: reload the page and try again")
+	}
+	return nil
+}
+
+// DefaultAuth is the sign-in a UI listening on address gets when none is asked for: none only when it
+// listens on loopback, where only people on its own machine can reach it.
+func DefaultAuth(address string) AuthMode {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return AuthToken
+	}
+	if ip := net.ParseIP(host); host == "localhost" || (ip != nil && ip.IsLoopback()) {
+		return AuthNone
+	}
+	return AuthToken
+}

@@ -1,0 +1,233 @@
+package ui
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+const (
+	// tailLines is how much of the task's output a page shows: the last lines, then what follows.
+	tailLines = 300
+	// maxLineBytes caps each line a page shows, so that one huge line cannot fill the viewer's browser.
+	maxLineBytes = 2048
+	// logBatch is the most lines one event of the log stream carries.
+	logBatch = 200
+	// logRetry is how long the log stream waits for a pod that is not running yet, or for the next attempt.
+	logRetry = time.Second
+)
+
+// logView is the task's output as the page first shows it, or why it is not shown.
+type logView struct {
+	Lines []string
+	Note  string
+}
+
+// tail reads the last lines of the task's current attempt, as the viewer.
+func (s *Server) tail(ctx context.Context, v viewer, key types.NamespacedName) logView {
+	_, kube, err := s.actAs(v)
+	if err != nil {
+		return logView{Note: err.Error()}
+	}
+	pod, err := currentPod(ctx, kube, key)
+	if err != nil || pod == nil {
+		return logView{Note: cmpNote(err, "No output yet: the task has no pod.")}
+	}
+	stream, err := kube.CoreV1().Pods(key.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
+		Container: longtaskv1.TaskContainerName, TailLines: ptr.To[int64](tailLines), LimitBytes: ptr.To[int64](tailLines * maxLineBytes),
+	}).Stream(ctx)
+	if err != nil {
+		return logView{Note: "No output yet: " + err.Error()}
+	}
+	defer stream.Close()
+	var view logView
+	err = readLines(stream, func(line string) error {
+		view.Lines = append(view.Lines, line)
+		return nil
+	})
+	if err != nil {
+		view.Note = err.Error()
+	}
+	return view
+}
+
+func cmpNote(err error, otherwise string) string {
+	if err != nil {
+		return err.Error()
+	}
+	return otherwise
+}
+
+// currentPod is the task's newest pod: its current or last attempt.
+func currentPod(ctx context.Context, kube kubernetes.Interface, key types.NamespacedName) (*corev1.Pod, error) {
+	pods, err := kube.CoreV1().Pods(key.Namespace).List(ctx, metav1.ListOptions{LabelSelector: longtaskv1.LabelTaskName + "=" + key.Name})
+	if err != nil {
+		return nil, fmt.Errorf("listing the task's pods: %w", err)
+	}
+	if len(pods.Items) == 0 {
+		return nil, nil
+	}
+	newest := slices.MaxFunc(pods.Items, func(a, b corev1.Pod) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
+	return &newest, nil
+}
+
+// log follows the task's output through the API server, as server-sent events: the last lines of the
+// current attempt, then each line as it comes, then the next attempt's, until the task finished and its
+// last pod's output ended. Without an EventSource it answers the last lines as text.
+func (s *Server) log(w http.ResponseWriter, r *http.Request, v viewer) {
+	key, ok := s.key(w, r)
+	if !ok || !s.allow(w, r, v, longtasks("get", key.Namespace)) {
+		return
+	}
+	if !wantsStream(r) {
+		view := s.tail(r.Context(), v, key)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if view.Note != "" {
+			fmt.Fprintln(w, view.Note)
+		}
+		for _, line := range view.Lines {
+			fmt.Fprintln(w, line)
+		}
+		return
+	}
+	_, kube, err := s.actAs(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	flusher, ok := s.startStream(w)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	followed := ""
+	for {
+		task, err := s.get(ctx, key)
+		if err != nil {
+			_ = writeEvent(w, flusher, "end", "the task is gone")
+			return
+		}
+		pod, err := currentPod(ctx, kube, key)
+		if err != nil {
+			_ = writeEvent(w, flusher, "end", err.Error())
+			return
+		}
+		if pod != nil && pod.Name != followed {
+			if err := s.followPod(ctx, w, flusher, kube, pod, followed == ""); err != nil {
+				if ctx.Err() != nil || errors.Is(err, errViewerLeft) {
+					return
+				}
+				// The pod is not running yet, or is gone: look again in a moment.
+			} else {
+				followed = pod.Name
+				continue
+			}
+		}
+		if task.Finished && (pod == nil || pod.Name == followed) {
+			_ = writeEvent(w, flusher, "end", "the task "+strings.ToLower(task.Phase))
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(logRetry):
+		}
+	}
+}
+
+// errViewerLeft is a failed write to the viewer's stream.
+var errViewerLeft = errors.New("the viewer left")
+
+// followPod sends a pod's output until it ends: from its last lines for the first pod a viewer sees, and
+// from its start for a later attempt's.
+func (s *Server) followPod(ctx context.Context, w http.ResponseWriter, flusher http.Flusher, kube kubernetes.Interface, pod *corev1.Pod, first bool) error {
+	opts := &corev1.PodLogOptions{Container: longtaskv1.TaskContainerName, Follow: true}
+	if first {
+		opts.TailLines = ptr.To[int64](tailLines)
+	}
+	stream, err := kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, opts).Stream(ctx)
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	if !first {
+		if writeEvent(w, flusher, "attempt", pod.Name) != nil {
+			return errViewerLeft
+		}
+	}
+	lines := make(chan string, logBatch)
+	go func() {
+		_ = readLines(stream, func(line string) error {
+			select {
+			case lines <- line:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+		close(lines)
+	}()
+	batch := make([]string, 0, logBatch)
+	for line := range lines {
+		// Send what has come in so far as one event, so that a chatty task costs one write per batch.
+		batch = append(batch[:0], line)
+		for len(batch) < logBatch && len(lines) > 0 {
+			batch = append(batch, <-lines)
+		}
+		if writeEvent(w, flusher, "lines", strings.Join(batch, "\n")) != nil {
+			stream.Close()
+			return errViewerLeft
+		}
+	}
+	return nil
+}
+
+// readLines calls line for each line of r, each cut to maxLineBytes and made valid UTF-8.
+func readLines(r io.Reader, line func(string) error) error {
+	br := bufio.NewReaderSize(r, maxLineBytes)
+	var current []byte
+	cut := false
+	for {
+		part, more, err := br.ReadLine()
+		if len(part) > 0 || (err == nil && !more) {
+			if room := maxLineBytes - len(current); len(part) > room {
+				part, cut = part[:room], true
+			}
+			current = append(current, part...)
+		}
+		if err == nil && more {
+			continue
+		}
+		if err == nil || len(current) > 0 {
+			text := strings.ToValidUTF8(string(current), "�")
+			if cut {
+				text += " …"
+			}
+			if lineErr := line(text); lineErr != nil {
+				return lineErr
+			}
+		}
+		current, cut = current[:0], false
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

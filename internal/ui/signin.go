@@ -1,0 +1,70 @@
+package ui
+
+import (
+	"net/http"
+	"strings"
+	"time"
+)
+
+// signInView is the sign-in form, with the page to go back to and why the last try failed.
+type signInView struct {
+	Next, Error string
+}
+
+func (s *Server) signInPage(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Auth != AuthToken {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	s.render(w, http.StatusOK, "signin.html", s.newPage(w, r, viewer{}, "Sign in", signInView{Next: localPath(r.URL.Query().Get("next"))}))
+}
+
+// signIn checks the token with TokenReview and keeps it, sealed, in an HttpOnly, Secure, SameSite cookie:
+// the UI itself stores no token.
+func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Auth != AuthToken {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return
+	}
+	if err := s.checkPost(r, viewer{}); err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	next := localPath(r.PostFormValue("next"))
+	token := strings.TrimSpace(r.PostFormValue("token"))
+	_, ok, err := s.auth.review(r.Context(), token)
+	if err != nil || !ok {
+		message := "The API server does not accept this token."
+		if err != nil {
+			message = err.Error()
+		}
+		s.render(w, http.StatusUnauthorized, "signin.html", s.newPage(w, r, viewer{}, "Sign in", signInView{Next: next, Error: message}))
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: s.auth.seal(token, time.Now()), Path: "/", MaxAge: int(sessionLifetime.Seconds()),
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
+	})
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
+	v, ok, _ := s.auth.viewerOf(r)
+	if !ok {
+		v = viewer{}
+	}
+	if err := s.checkPost(r, v); err != nil {
+		http.Error(w, err.Error(), http.StatusForbidden)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/signin", http.StatusSeeOther)
+}
+
+// localPath keeps a redirect on this site: anything but a path of its own goes to the list.
+func localPath(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+		return "/"
+	}
+	return next
+}
