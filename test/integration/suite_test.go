@@ -48,6 +48,8 @@ var (
 	kubeconfig string
 	// managerConfig authenticates as the manager: a user with the manager's generated ClusterRole only.
 	managerConfig *rest.Config
+	// uiConfig authenticates as the UI: a user with the UI's generated ClusterRole only.
+	uiConfig *rest.Config
 	// writeBudget is the manager's progress write budget; unlimited unless a test sets it.
 	writeBudget *controllers.WriteBudget
 )
@@ -107,6 +109,10 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "giving the manager its RBAC: %v\n", err)
 		return 1
 	}
+	if uiConfig, err = identity(testEnv, filepath.Join("..", "..", "config", "ui", "rbac", "role.yaml"), "longtask-ui"); err != nil {
+		fmt.Fprintf(os.Stderr, "giving the UI its RBAC: %v\n", err)
+		return 1
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := startManager(ctx, managerConfig); err != nil {
@@ -120,7 +126,13 @@ func run(m *testing.M) int {
 // config/rbac from the markers, and nothing else: the tests see what the deployed manager may and may not
 // do (an admin would pass RBAC's escalation checks, for one, where the manager does not).
 func managerIdentity(env *envtest.Environment) (*rest.Config, error) {
-	data, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "role.yaml"))
+	return identity(env, filepath.Join("..", "..", "config", "rbac", "role.yaml"), "longtask-manager")
+}
+
+// identity is a user, named after the ClusterRole that the first object of roleFile is, bound to that role
+// and to nothing else.
+func identity(env *envtest.Environment, roleFile, roleName string) (*rest.Config, error) {
+	data, err := os.ReadFile(roleFile)
 	if err != nil {
 		return nil, err
 	}
@@ -128,12 +140,12 @@ func managerIdentity(env *envtest.Environment) (*rest.Config, error) {
 	if err := yaml.Unmarshal([]byte(strings.Split(string(data), "\n---")[0]), role); err != nil {
 		return nil, err
 	}
-	if role.Kind != "ClusterRole" || role.Name != "longtask-manager" {
-		return nil, fmt.Errorf("the first object of config/rbac/role.yaml is %s %s, want the ClusterRole longtask-manager", role.Kind, role.Name)
+	if role.Kind != "ClusterRole" || role.Name != roleName {
+		return nil, fmt.Errorf("the first object of %s is %s %s, want the ClusterRole %s", roleFile, role.Kind, role.Name, roleName)
 	}
-	const user = "longtask-manager"
+	user := roleName
 	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "longtask-manager-integration"},
+		ObjectMeta: metav1.ObjectMeta{Name: roleName + "-integration"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
 	}

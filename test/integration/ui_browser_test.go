@@ -14,6 +14,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/onsi/gomega"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -67,14 +69,26 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
-// startUI runs the UI server as cmd/ui does, against the test API server, and returns its URL.
+// startUI runs the UI server as cmd/ui does with --auth=none, against the test API server as its admin,
+// and returns its URL.
 func startUI(t *testing.T, push bool) string {
 	t.Helper()
-	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
+	return startUIWith(t, restConfig, ui.AuthNone, push)
+}
+
+// startUIWith runs the UI server as cmd/ui does, with config's identity and the given sign-in, and returns
+// its URL.
+func startUIWith(t *testing.T, config *rest.Config, auth ui.AuthMode, push bool) string {
+	t.Helper()
+	mgr, err := ctrl.NewManager(config, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err := ui.NewServer(mgr.GetCache(), mgr.GetClient(), "")
+	kube, err := kubernetes.NewForConfig(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ui.NewServer(mgr.GetCache(), ui.Options{Auth: auth, Client: mgr.GetClient(), Kube: kube, Config: config})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,11 +184,11 @@ func TestBrowserShowsTheResult(t *testing.T) {
 	})
 	ctx := openPage(t, true, "/tasks/"+ns+"/resize")
 	g := gomega.NewWithT(t)
-	g.Expect(pageValue[bool](t, ctx, `!document.getElementById("result-section").hidden`)).To(gomega.BeTrue())
+	g.Expect(pageValue[bool](t, ctx, `document.getElementById("result-section") !== null`)).To(gomega.BeTrue())
 	g.Expect(pageValue[string](t, ctx, `document.getElementById("result").textContent`)).To(gomega.Equal(`<script>window.pwned = true</script>{"thumbnails": 25}`))
 	g.Expect(pageValue[bool](t, ctx, `window.pwned === undefined`)).To(gomega.BeTrue(), "a script in a result ran in the browser")
 	g.Expect(pageValue[float64](t, ctx, `document.getElementById("bar").value`)).To(gomega.Equal(100.0))
-	g.Expect(pageValue[bool](t, ctx, `document.getElementById("cancel-form").hidden`)).To(gomega.BeTrue(), "a finished task cannot be cancelled")
+	g.Expect(pageValue[bool](t, ctx, `document.getElementById("cancel-form") === null`)).To(gomega.BeTrue(), "a finished task cannot be cancelled")
 }
 
 func TestBrowserShowsTheError(t *testing.T) {
@@ -184,7 +198,7 @@ func TestBrowserShowsTheError(t *testing.T) {
 	job := waitForJob(t, task)
 	setJobStatus(t, testutil.FromJob(job).Started(time.Now()).Failed(time.Now(), "DeadlineExceeded", "Job was active longer than specified deadline", 1).Obj())
 	ctx := openPage(t, true, "/tasks/"+ns+"/resize")
-	pageValue[bool](t, ctx, `!document.getElementById("failure-section").hidden`)
+	pageValue[bool](t, ctx, `document.getElementById("failure-section") !== null`)
 	g := gomega.NewWithT(t)
 	g.Expect(pageValue[string](t, ctx, `document.getElementById("phase").textContent`)).To(gomega.Equal("Failed"))
 	g.Expect(pageValue[string](t, ctx, `document.getElementById("failure-reason").textContent`)).To(gomega.Equal("DeadlineExceeded"))
@@ -206,7 +220,7 @@ func TestBrowserCancelsATask(t *testing.T) {
 		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), got)).To(gomega.Succeed())
 		g.Expect(got.Spec.Cancel).To(gomega.BeTrue())
 	}, timeout, interval).Should(gomega.Succeed(), "clicking Cancel did not cancel the task")
-	pageValue[bool](t, ctx, `document.getElementById("cancel-form").hidden`)
+	pageValue[bool](t, ctx, `document.getElementById("cancel-form") === null`)
 }
 
 func TestBrowserListsTasks(t *testing.T) {

@@ -20,6 +20,12 @@
   // the fragment will not change again.
   function follow(url, event, target, part, finished) {
     let pollTimer = null;
+    const transport = document.getElementById("transport");
+    const say = (text) => {
+      if (transport) {
+        transport.textContent = text;
+      }
+    };
     const swap = (html) => {
       target.innerHTML = html;
       return finished(target);
@@ -28,11 +34,13 @@
       if (pollTimer !== null) {
         return;
       }
+      say("polling");
       const separator = url.includes("?") ? "&" : "?";
       const tick = async () => {
         try {
           const response = await fetch(url + separator + "part=" + part, { cache: "no-store" });
           if (response.ok && swap(await response.text())) {
+            say("finished");
             return;
           }
         } catch (e) {
@@ -42,10 +50,12 @@
       };
       pollTimer = setTimeout(tick, 2000);
     };
-    if (new URLSearchParams(location.search).get("transport") === "poll" || !window.EventSource || finished(target)) {
-      if (!finished(target)) {
-        poll();
-      }
+    if (finished(target)) {
+      say("finished");
+      return;
+    }
+    if (new URLSearchParams(location.search).get("transport") === "poll" || !window.EventSource) {
+      poll();
       return;
     }
     const source = new EventSource(url);
@@ -60,6 +70,9 @@
       clearTimeout(silence);
       if (swap(e.data)) {
         source.close();
+        say("finished");
+      } else {
+        say("live");
       }
     });
     source.addEventListener("gone", () => source.close());
