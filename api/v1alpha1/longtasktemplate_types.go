@@ -26,7 +26,7 @@ type ParameterValue struct {
 // Parameter is a value a person or a script fills in when starting a task from a template, used as
 // $(params.NAME) in the template's command, args and env values.
 //
-// +kubebuilder:validation:XValidation:rule="!(self.required && has(self.default))",message="a required parameter has no default",fieldPath=".default"
+// +kubebuilder:validation:XValidation:rule="!has(self.default) || !has(self.required) || !self.required",message="a required parameter has no default",fieldPath=".default"
 // +kubebuilder:validation:XValidation:rule="!has(self.enum) || !has(self.default) || self.default in self.enum",message="default must be one of enum",fieldPath=".default"
 type Parameter struct {
 	// name is how the template refers to the parameter: $(params.NAME).
