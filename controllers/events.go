@@ -15,5 +15,8 @@ const (
 	ReasonExpired      = "Expired"
 	ReasonJobConflict  = "JobConflict"
 
+	ReasonTemplateNotFound  = "TemplateNotFound"
+	ReasonInvalidParameters = "InvalidParameters"
+
 	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
 )

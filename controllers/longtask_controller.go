@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
@@ -70,6 +71,10 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	log := ctrl.LoggerFrom(ctx).WithValues("longtask", klog.KObj(task))
 	ctx = ctrl.LoggerInto(ctx, log)
 
+	// From here on, task's spec is what it runs: for a task with a templateRef, its resolved template.
+	if runnable, err := r.resolveTemplate(ctx, task); !runnable || err != nil {
+		return ctrl.Result{}, err
+	}
 	if expired, requeueAfter := r.ttlExpired(task); expired {
 		return ctrl.Result{}, r.deleteExpired(ctx, task)
 	} else if requeueAfter > 0 {
@@ -197,17 +202,20 @@ func (r *LongTaskReconciler) taskPods(ctx context.Context, task *longtaskv1.Long
 }
 
 // updateStatusIfChanged writes the controller's status fields with a merge patch, so that it never
-// overwrites progress the worker wrote in the meantime, and records an Event when the phase changed.
+// overwrites progress the worker wrote in the meantime, and records an Event when the phase changed. Only
+// task's status and resourceVersion take what the API server returns: its spec stays as it is in memory,
+// which for a task with a templateRef is the resolved template, not the stored spec.
 func (r *LongTaskReconciler) updateStatusIfChanged(ctx context.Context, task *longtaskv1.LongTask, status longtaskv1.LongTaskStatus) error {
 	if equality.Semantic.DeepEqual(task.Status, status) {
 		return nil
 	}
 	oldPhase := task.Status.Phase
-	patch := client.MergeFrom(task.DeepCopy())
-	task.Status = status
-	if err := r.Status().Patch(ctx, task, patch, client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil {
+	written := task.DeepCopy()
+	written.Status = status
+	if err := r.Status().Patch(ctx, written, client.MergeFrom(task), client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil {
 		return fmt.Errorf("updating status: %w", err)
 	}
+	task.Status, task.ResourceVersion = written.Status, written.ResourceVersion
 	if status.Phase != oldPhase {
 		r.recordPhase(task)
 	}
@@ -270,12 +278,17 @@ func jobFinished(job *batchv1.Job) bool {
 	return jobCondition(job, batchv1.JobComplete) || jobCondition(job, batchv1.JobFailed)
 }
 
-// SetupWithManager registers the reconciler: it watches LongTasks and the Jobs they own, and reconciles up
-// to concurrency tasks at once (never the same task twice at once).
+// SetupWithManager registers the reconciler: it watches LongTasks, the Jobs they own, and the
+// LongTaskTemplates that tasks wait for, and reconciles up to concurrency tasks at once (never the same
+// task twice at once).
 func (r *LongTaskReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &longtaskv1.LongTask{}, waitingForTemplateIndex, waitingForTemplate); err != nil {
+		return fmt.Errorf("indexing the tasks that wait for a template: %w", err)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&longtaskv1.LongTask{}).
 		Owns(&batchv1.Job{}).
+		Watches(&longtaskv1.LongTaskTemplate{}, handler.EnqueueRequestsFromMapFunc(r.tasksWaitingFor)).
 		Named("longtask").
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Complete(r)

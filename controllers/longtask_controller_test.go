@@ -68,6 +68,7 @@ func newTestReconciler(t *testing.T, now time.Time, objs ...client.Object) (*Lon
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).
 		WithStatusSubresource(&longtaskv1.LongTask{}, &batchv1.Job{}).
+		WithIndex(&longtaskv1.LongTask{}, waitingForTemplateIndex, waitingForTemplate).
 		WithInterceptorFuncs(interceptor.Funcs{
 			Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 				calls.write("create " + kind(obj))

@@ -95,6 +95,19 @@ func (w *LongTaskWrapper) PodTemplate(template corev1.PodTemplateSpec) *LongTask
 	return w
 }
 
+// TemplateRef replaces the task's command with the template it names.
+func (w *LongTaskWrapper) TemplateRef(name string) *LongTaskWrapper {
+	w.Spec.Command = nil
+	w.Spec.TemplateRef = &longtaskv1.TemplateRef{Name: name}
+	return w
+}
+
+// Parameter gives a template parameter a value.
+func (w *LongTaskWrapper) Parameter(name, value string) *LongTaskWrapper {
+	w.Spec.Parameters = append(w.Spec.Parameters, longtaskv1.ParameterValue{Name: name, Value: value})
+	return w
+}
+
 // Phase sets status.phase.
 func (w *LongTaskWrapper) Phase(phase longtaskv1.Phase) *LongTaskWrapper {
 	w.Status.Phase = phase
@@ -110,6 +123,47 @@ func (w *LongTaskWrapper) Progress(current, total int64, message string) *LongTa
 		Current: current, Total: total, Message: message,
 		Percent: longtaskv1.Percent(current, total), Summary: longtaskv1.Summary(current, total),
 	}
+	return w
+}
+
+// TemplateWrapper builds a LongTaskTemplate.
+type TemplateWrapper struct{ longtaskv1.LongTaskTemplate }
+
+// MakeTemplate returns a LongTaskTemplate that runs `sleep 1`, with no parameters.
+func MakeTemplate(name, namespace string) *TemplateWrapper {
+	return &TemplateWrapper{longtaskv1.LongTaskTemplate{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
+		Spec:       longtaskv1.LongTaskTemplateSpec{Task: longtaskv1.TaskSpec{Command: []string{"sleep", "1"}}},
+	}}
+}
+
+// Obj returns the LongTaskTemplate.
+func (w *TemplateWrapper) Obj() *longtaskv1.LongTaskTemplate { return &w.LongTaskTemplate }
+
+// Parameter adds a parameter.
+func (w *TemplateWrapper) Parameter(p longtaskv1.Parameter) *TemplateWrapper {
+	w.Spec.Parameters = append(w.Spec.Parameters, p)
+	return w
+}
+
+// Command sets the task's command.
+func (w *TemplateWrapper) Command(command ...string) *TemplateWrapper {
+	w.Spec.Task.Command = command
+	return w
+}
+
+// Args sets the task's args.
+func (w *TemplateWrapper) Args(args ...string) *TemplateWrapper { w.Spec.Task.Args = args; return w }
+
+// Env adds an environment variable to the task.
+func (w *TemplateWrapper) Env(name, value string) *TemplateWrapper {
+	w.Spec.Task.Env = append(w.Spec.Task.Env, corev1.EnvVar{Name: name, Value: value})
+	return w
+}
+
+// TTL sets the task's ttlSecondsAfterFinished.
+func (w *TemplateWrapper) TTL(seconds int32) *TemplateWrapper {
+	w.Spec.Task.TTLSecondsAfterFinished = &seconds
 	return w
 }
 
