@@ -133,7 +133,9 @@ func (s *Server) viewing(h func(http.ResponseWriter, *http.Request, viewer)) htt
 		}
 		if !ok {
 			if r.Method == http.MethodGet && !strings.HasPrefix(r.URL.Path, "/api/") && !wantsStream(r) && r.URL.Query().Get("part") == "" {
-				http.Redirect(w, r, "/signin?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				// No body: it would only repeat the address the visitor asked for.
+				w.Header().Set("Location", "/signin?next="+url.QueryEscape(r.URL.RequestURI()))
+				w.WriteHeader(http.StatusSeeOther)
 				return
 			}
 			http.Error(w, "sign in first: send a Kubernetes bearer token in Authorization, or sign in at /signin", http.StatusUnauthorized)
