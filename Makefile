@@ -64,9 +64,9 @@ test-e2e: images controlplane localcluster node-packages ## Run the end-to-end t
 	go test -tags e2e ./test/e2e/ -count=1 -v -timeout 25m
 
 .PHONY: dev
-dev: images controlplane localcluster node-packages ## Start a local cluster with the operator and a sample task; Ctrl-C stops it (as root).
+dev: images controlplane localcluster node-packages ## Start a local cluster with the operator, a sample task and sample templates; Ctrl-C stops it (as root).
 	$(LOCALBIN)/localcluster up --state-dir $(LOCALBIN)/dev --k8s-bin $(KUBEBUILDER_ASSETS) --images $(IMAGES) \
-		--deploy config/default --apply config/samples/demo.yaml \
+		--deploy config/default --apply config/samples/demo.yaml --apply config/samples/templates.yaml \
 		--forward 8090=longtask-system/longtask-ui:8090 \
 		--say 'Open the UI at http://127.0.0.1:8090/'
 

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -248,4 +249,40 @@ func taskEvents(g gomega.Gomega, task *longtaskv1.LongTask, reason string) []eve
 		}
 	}
 	return found
+}
+
+// The sample templates that make dev applies are valid, and a task started from each with only its
+// required values gets its Job.
+func TestSampleTemplatesStartTasks(t *testing.T) {
+	ns := newNamespace(t)
+	if out, err := kubectl(ns, "apply", "-f", filepath.Join("..", "..", "config", "samples", "templates.yaml")).CombinedOutput(); err != nil {
+		t.Fatalf("applying the sample templates: %v\n%s", err, out)
+	}
+	cases := map[string]struct {
+		task        *longtaskv1.LongTask
+		wantCommand []string
+		wantEnv     []corev1.EnvVar
+	}{
+		"resize-photos": {
+			task:        testutil.MakeLongTask("resize", ns).TemplateRef("resize-photos").Obj(),
+			wantCommand: []string{"/longtask/bin/longtask-worker", "run", "--", "longtask-worker", "demo", "--steps", "20", "--max-delay", "1s"},
+		},
+		"copy-parts": {
+			task:        testutil.MakeLongTask("copy", ns).TemplateRef("copy-parts").Parameter("file", "it's; rm -rf /").Obj(),
+			wantCommand: []string{"/longtask/bin/longtask-worker", "run", "--", "sh", "-c"},
+			wantEnv:     []corev1.EnvVar{{Name: "FILE", Value: "it's; rm -rf /"}, {Name: "PARTS", Value: "10"}},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			create(t, tc.task)
+			job := waitForJob(t, tc.task)
+			container := job.Spec.Template.Spec.Containers[0]
+			g := gomega.NewWithT(t)
+			g.Expect(container.Command).To(gomega.Equal(tc.wantCommand))
+			for _, env := range tc.wantEnv {
+				g.Expect(container.Env).To(gomega.ContainElement(env))
+			}
+		})
+	}
 }
