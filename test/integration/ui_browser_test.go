@@ -110,7 +110,7 @@ func startUIWith(t *testing.T, config *rest.Config, auth ui.AuthMode, push bool)
 // pageValue waits until a JavaScript expression on the page is truthy and returns its value.
 // A page that navigates (a form post and its redirect) takes its JavaScript context with it; a poll that
 // was running there fails with one of these, and starts again in the new page.
-var navigatedAway = []string{"Cannot find context with specified id", "Execution context was destroyed"}
+var navigatedAway = []string{"Cannot find context with specified id", "Execution context was destroyed", "Inspected target navigated or closed"}
 
 func pageValue[T any](t *testing.T, ctx context.Context, expression string) T {
 	t.Helper()
