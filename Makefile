@@ -66,7 +66,7 @@ test-e2e: images controlplane localcluster node-packages ## Run the end-to-end t
 .PHONY: dev
 dev: images controlplane localcluster node-packages ## Start a local cluster with the operator, a sample task and sample templates; Ctrl-C stops it (as root).
 	$(LOCALBIN)/localcluster up --state-dir $(LOCALBIN)/dev --k8s-bin $(KUBEBUILDER_ASSETS) --images $(IMAGES) \
-		--deploy config/default --apply config/samples/demo.yaml --apply config/samples/templates.yaml \
+		--deploy config/dev --apply config/samples/demo.yaml --apply config/samples/templates.yaml \
 		--forward 8090=longtask-system/longtask-ui:8090 \
 		--say 'Open the UI at http://127.0.0.1:8090/'
 

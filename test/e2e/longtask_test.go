@@ -50,12 +50,9 @@ func TestDemoSampleGoesFromZeroTo100Percent(t *testing.T) {
 	kubectl(t, ns, "wait", "--for=condition=Succeeded", "longtask/demo", "--timeout="+waitTimeout)
 	expectStatus(t, ns, "demo", map[string]string{".status.result": `{"steps": 25}`})
 
-	// The deployed UI, running on the local node with its own RBAC, shows the finished task.
-	resp, err := http.Get(uiURL + "/api/tasks/" + ns + "/demo")
-	if err != nil {
-		t.Fatalf("asking the UI: %v", err)
-	}
-	defer resp.Body.Close()
+	// The deployed UI, running on the local node with its own RBAC, shows the finished task to a person
+	// whose token may see it.
+	resp := uiRequest(t, http.MethodGet, "/api/tasks/"+ns+"/demo", personToken(t, ns), nil, nil)
 	var shown struct {
 		Phase  string `json:"phase"`
 		Result string `json:"result"`
