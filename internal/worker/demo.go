@@ -43,9 +43,12 @@ func Demo(ctx context.Context, out io.Writer, getenv func(string) string, opts D
 	}
 	firstAttempt := getenv(longtaskv1.EnvAttempt) == "" || getenv(longtaskv1.EnvAttempt) == "1"
 	for i := start; i <= opts.Steps; i++ {
-		if !sleep(ctx, time.Duration(rand.Int64N(int64(opts.MaxDelay)+1))) {
+		took := time.Duration(rand.Int64N(int64(opts.MaxDelay) + 1))
+		if !sleep(ctx, took) {
 			return ctx.Err()
 		}
+		// A line for the task's log, as a real task prints what it did between its reports.
+		fmt.Fprintf(out, "step %d of %d took %v\n", i, opts.Steps, took.Round(time.Millisecond))
 		if err := reporter.Report(int64(i), int64(opts.Steps), fmt.Sprintf("Finished step %d of %d", i, opts.Steps)); err != nil {
 			return err
 		}
