@@ -86,15 +86,8 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if errors.As(err, &conflict) {
 		// Someone else's Job has the task's name. Say so in status and look again now and then: deleting
 		// that Job raises no event for this task.
-		running := meta.FindStatusCondition(task.Status.Conditions, longtaskv1.ConditionRunning)
-		known := running != nil && running.Reason == ReasonJobConflict
-		status := computeStatus(task, observed{now: r.Clock.Now()})
-		setPhase(&status, longtaskv1.PhasePending, ReasonJobConflict, conflict.Error())
-		if err := r.updateStatusIfChanged(ctx, task, status); err != nil {
+		if err := r.holdPending(ctx, task, ReasonJobConflict, "CreateJob", conflict.Error()); err != nil {
 			return ctrl.Result{}, err
-		}
-		if !known {
-			r.Recorder.Eventf(task, nil, corev1.EventTypeWarning, ReasonJobConflict, "CreateJob", "%s", conflict.Error())
 		}
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
@@ -121,6 +114,22 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	// Come back when the progress deadline would pass; a progress report meanwhile brings the task back
 	// sooner, through the status change it makes.
 	return ctrl.Result{RequeueAfter: untilStalled(task, world.now)}, nil
+}
+
+// holdPending keeps a task that cannot start Pending, says why in its status, and records a Warning Event
+// the first time, not on every pass while it waits.
+func (r *LongTaskReconciler) holdPending(ctx context.Context, task *longtaskv1.LongTask, reason, action, message string) error {
+	running := meta.FindStatusCondition(task.Status.Conditions, longtaskv1.ConditionRunning)
+	known := running != nil && running.Reason == reason
+	status := computeStatus(task, observed{now: r.Clock.Now()})
+	setPhase(&status, longtaskv1.PhasePending, reason, message)
+	if err := r.updateStatusIfChanged(ctx, task, status); err != nil {
+		return err
+	}
+	if !known {
+		r.Recorder.Eventf(task, nil, corev1.EventTypeWarning, reason, action, "%s", message)
+	}
+	return nil
 }
 
 // reconcileJob makes sure the task has its Job, unless it is finished or cancelled, and returns it, or nil.

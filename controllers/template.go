@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -83,22 +81,11 @@ func (r *LongTaskReconciler) resolveTemplate(ctx context.Context, task *longtask
 	return true, nil
 }
 
-// waitForTemplate keeps a task whose template does not exist Pending, and says so once in an Event. The
-// template's creation brings the task back (SetupWithManager).
+// waitForTemplate keeps a task whose template does not exist Pending. The template's creation brings the
+// task back (SetupWithManager).
 func (r *LongTaskReconciler) waitForTemplate(ctx context.Context, task *longtaskv1.LongTask) error {
-	running := meta.FindStatusCondition(task.Status.Conditions, longtaskv1.ConditionRunning)
-	known := running != nil && running.Reason == ReasonTemplateNotFound
-	message := fmt.Sprintf("LongTaskTemplate %s not found in namespace %s: the task starts when it is created",
-		task.Spec.TemplateRef.Name, task.Namespace)
-	status := computeStatus(task, observed{now: r.Clock.Now()})
-	setPhase(&status, longtaskv1.PhasePending, ReasonTemplateNotFound, message)
-	if err := r.updateStatusIfChanged(ctx, task, status); err != nil {
-		return err
-	}
-	if !known {
-		r.Recorder.Eventf(task, nil, corev1.EventTypeWarning, ReasonTemplateNotFound, "ResolveTemplate", "%s", message)
-	}
-	return nil
+	return r.holdPending(ctx, task, ReasonTemplateNotFound, "ResolveTemplate", fmt.Sprintf(
+		"LongTaskTemplate %s not found in namespace %s: the task starts when it is created", task.Spec.TemplateRef.Name, task.Namespace))
 }
 
 // failInvalidParameters ends a task whose parameters do not fit its template, or whose template is broken,
