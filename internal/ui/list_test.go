@@ -184,3 +184,14 @@ func TestListStreamSendsThePageWhenATaskChanges(t *testing.T) {
 		t.Errorf("after task-059 failed: %d tasks, the first %q (%s); want 21 with task-059 first", e.Total, e.Tasks[0].Name, e.Tasks[0].Phase)
 	}
 }
+
+func TestListFiltersByTemplate(t *testing.T) {
+	_, _, ts := newTestServer(t, true,
+		testutil.MakeLongTask("resize-photos-abcde", "photos").TemplateRef("resize-photos").Obj(),
+		testutil.MakeLongTask("copy-parts-fghij", "photos").TemplateRef("copy-parts").Obj(),
+		testutil.MakeLongTask("by-hand", "photos").Obj())
+	names, _ := listNames(t, ts.URL+"/api/tasks?template=resize-photos")
+	if strings.Join(names, ",") != "resize-photos-abcde" {
+		t.Errorf("template=resize-photos lists %v, want only the task started from it", names)
+	}
+}

@@ -37,17 +37,17 @@ type logView struct {
 	Note  string
 }
 
-// tail reads the last lines of the task's current attempt, as the viewer.
-func (s *Server) tail(ctx context.Context, v viewer, key types.NamespacedName) logView {
+// tail reads the last lines of a pod's task container, as the viewer; pod is the task's newest, empty
+// when it has none yet.
+func (s *Server) tail(ctx context.Context, v viewer, namespace, pod string) logView {
+	if pod == "" {
+		return logView{Note: "No output yet: the task has no pod."}
+	}
 	_, kube, err := s.actAs(v)
 	if err != nil {
 		return logView{Note: err.Error()}
 	}
-	pod, err := currentPod(ctx, kube, key)
-	if err != nil || pod == nil {
-		return logView{Note: cmpNote(err, "No output yet: the task has no pod.")}
-	}
-	stream, err := kube.CoreV1().Pods(key.Namespace).GetLogs(pod.Name, &corev1.PodLogOptions{
+	stream, err := kube.CoreV1().Pods(namespace).GetLogs(pod, &corev1.PodLogOptions{
 		Container: longtaskv1.TaskContainerName, TailLines: ptr.To[int64](tailLines), LimitBytes: ptr.To[int64](tailLines * maxLineBytes),
 	}).Stream(ctx)
 	if err != nil {
@@ -63,13 +63,6 @@ func (s *Server) tail(ctx context.Context, v viewer, key types.NamespacedName) l
 		view.Note = err.Error()
 	}
 	return view
-}
-
-func cmpNote(err error, otherwise string) string {
-	if err != nil {
-		return err.Error()
-	}
-	return otherwise
 }
 
 // currentPod is the task's newest pod: its current or last attempt.
@@ -93,8 +86,17 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request, v viewer) {
 	if !ok || !s.allow(w, r, v, longtasks("get", key.Namespace)) {
 		return
 	}
+	_, kube, err := s.actAs(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
 	if !wantsStream(r) {
-		view := s.tail(r.Context(), v, key)
+		pod, err := currentPod(r.Context(), kube, key)
+		view := logView{Note: fmt.Sprint(err)}
+		if err == nil {
+			view = s.tail(r.Context(), v, key.Namespace, podName(pod))
+		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
 		if view.Note != "" {
@@ -103,11 +105,6 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request, v viewer) {
 		for _, line := range view.Lines {
 			fmt.Fprintln(w, line)
 		}
-		return
-	}
-	_, kube, err := s.actAs(v)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
 	flusher, ok := s.startStream(w)
@@ -148,6 +145,13 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request, v viewer) {
 		case <-time.After(logRetry):
 		}
 	}
+}
+
+func podName(pod *corev1.Pod) string {
+	if pod == nil {
+		return ""
+	}
+	return pod.Name
 }
 
 // errViewerLeft is a failed write to the viewer's stream.

@@ -298,3 +298,18 @@ func openStream[T any](t *testing.T, url string) (next func() T, ended func() bo
 	}
 	return next, ended
 }
+
+// TestRunningTaskPageReloadsWithoutJavaScript: a browser without JavaScript follows a running task by
+// reloading its page, and stops once the task finished.
+func TestRunningTaskPageReloadsWithoutJavaScript(t *testing.T) {
+	_, _, ts := newTestServer(t, false,
+		testutil.MakeLongTask("running", "photos").Phase(longtaskv1.PhaseRunning).Obj(),
+		testutil.MakeLongTask("done", "photos").Phase(longtaskv1.PhaseSucceeded).Obj())
+	const refresh = `<noscript><meta http-equiv="refresh" content="3"></noscript>`
+	if _, body := get(t, ts.URL+"/tasks/photos/running"); !strings.Contains(body, refresh) {
+		t.Errorf("a running task's page does not reload itself without JavaScript:\n%s", body)
+	}
+	if _, body := get(t, ts.URL+"/tasks/photos/done"); strings.Contains(body, "http-equiv") {
+		t.Errorf("a finished task's page still reloads itself:\n%s", body)
+	}
+}

@@ -57,7 +57,12 @@ func (s *Server) taskPage(w http.ResponseWriter, r *http.Request, v viewer) {
 		s.render(w, http.StatusOK, "task-panel", s.newPage(w, r, v, task.Name, panel))
 		return
 	}
-	log := s.tail(r.Context(), v, key)
+	// The newest attempt's pod, which the panel already read, is the one whose output the page shows.
+	newest := ""
+	if n := len(panel.Attempts); n > 0 {
+		newest = panel.Attempts[n-1].Pod
+	}
+	log := s.tail(r.Context(), v, key.Namespace, newest)
 	panel.Log = &log
 	p := s.newPage(w, r, v, task.Name, panel)
 	if !task.Finished {

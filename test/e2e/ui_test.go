@@ -149,7 +149,8 @@ func TestUIStartsATaskAndFollowsItsLog(t *testing.T) {
 	})
 	resp = uiRequest(t, http.MethodGet, location, token, nil, nil)
 	body, _ := io.ReadAll(resp.Body)
-	for _, want := range []string{"said it", "line 3: hello &lt;b&gt;world&lt;/b&gt;", "Run again"} {
+	// The result, the output, Run again, the attempt's pod with its exit code, and the task's Events.
+	for _, want := range []string{"said it", "line 3: hello &lt;b&gt;world&lt;/b&gt;", "Run again", "exit code 0", "Created Job " + name} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("the task's page does not show %q:\n%s", want, body)
 		}
