@@ -8,17 +8,17 @@
   const page = document.body.dataset.page;
   if (page === "task") {
     const path = "/tasks/" + encodeURIComponent(document.body.dataset.namespace) + "/" + encodeURIComponent(document.body.dataset.name);
-    follow(path + location.search, "panel", document.getElementById("panel"), "panel",
+    follow(path + location.search, "panel", document.getElementById("panel"),
       (panel) => panel.querySelector("[data-finished]") !== null);
     followLog(path + "/log");
   } else if (page === "list") {
-    follow(location.pathname + location.search, "rows", document.getElementById("rows"), "rows", () => false);
+    follow(location.pathname + location.search, "rows", document.getElementById("rows"), () => false);
   }
 
-  // follow keeps target's content the server's fragment: pushed by the page URL's event stream, or,
-  // when events do not get through, fetched with ?part=PART every two seconds. It stops once finished says
-  // the fragment will not change again.
-  function follow(url, event, target, part, finished) {
+  // follow keeps target's content the server's fragment PART: pushed as PART events by the page URL's
+  // event stream, or, when events do not get through, fetched with ?part=PART every two seconds. It stops
+  // once finished says the fragment will not change again.
+  function follow(url, part, target, finished) {
     let pollTimer = null;
     const transport = document.getElementById("transport");
     const say = (text) => {
@@ -65,7 +65,7 @@
       source.close();
       poll();
     }, 5000);
-    source.addEventListener(event, (e) => {
+    source.addEventListener(part, (e) => {
       received = true;
       clearTimeout(silence);
       if (swap(e.data)) {
