@@ -263,14 +263,23 @@ func (e *jobConflictError) Error() string {
 // Jobs cost the manager no memory, and keeps no object's managedFields, which the controller never reads
 // and which are a large part of each LongTask and Job (several writers each own fields). Of a Job it keeps
 // neither the pod template: the controller writes the template once, when it creates the Job, and then
-// reads only the Job's status, suspension and owner.
-func CacheOptions() cache.Options {
+// reads only the Job's status, suspension and owner. With namespaces, the manager watches (and so
+// reconciles) only the tasks, Jobs and templates in those; without, it watches every namespace.
+func CacheOptions(namespaces ...string) cache.Options {
 	owned, err := labels.NewRequirement(longtaskv1.LabelTaskName, selection.Exists, nil)
 	if err != nil {
 		panic(err) // The label key is a constant known to be valid.
 	}
 	stripManagedFields := cache.TransformStripManagedFields()
+	var watched map[string]cache.Config
+	for _, ns := range namespaces {
+		if watched == nil {
+			watched = map[string]cache.Config{}
+		}
+		watched[ns] = cache.Config{}
+	}
 	return cache.Options{
+		DefaultNamespaces: watched,
 		ByObject: map[client.Object]cache.ByObject{
 			&batchv1.Job{}: {Label: labels.NewSelector().Add(*owned), Transform: func(obj any) (any, error) {
 				if job, ok := obj.(*batchv1.Job); ok {

@@ -4,6 +4,7 @@ package main
 import (
 	"flag"
 	"os"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -22,6 +23,7 @@ func main() {
 		leaderElect                                    bool
 		writeBudget                                    float64
 		concurrency                                    int
+		watchNamespaces                                []string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 turns it off.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health probes bind to.")
@@ -35,6 +37,15 @@ func main() {
 	flag.IntVar(&concurrency, "max-concurrent-reconciles", 10,
 		"How many tasks the controller reconciles at once. Starting a task takes a few API writes, so this bounds "+
 			"how fast a burst of new tasks gets its Jobs.")
+	flag.Func("watch-namespaces", "Comma-separated namespaces whose tasks the manager runs; empty (the default) for all.",
+		func(s string) error {
+			for _, ns := range strings.Split(s, ",") {
+				if ns = strings.TrimSpace(ns); ns != "" {
+					watchNamespaces = append(watchNamespaces, ns)
+				}
+			}
+			return nil
+		})
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -51,7 +62,7 @@ func main() {
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
-		Cache:                  controllers.CacheOptions(),
+		Cache:                  controllers.CacheOptions(watchNamespaces...),
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: probeAddr,
 		PprofBindAddress:       pprofAddr,
@@ -75,7 +86,8 @@ func main() {
 		os.Exit(1)
 	}
 
-	log.Info("Starting the manager", "workerImage", workerImage, "progressWriteBudget", writeBudget, "maxConcurrentReconciles", concurrency)
+	log.Info("Starting the manager", "workerImage", workerImage, "progressWriteBudget", writeBudget, "maxConcurrentReconciles", concurrency,
+		"watchNamespaces", watchNamespaces)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "The manager stopped")
 		os.Exit(1)
