@@ -64,8 +64,8 @@ type auth struct {
 	reviews kubernetes.Interface
 	// key seals session cookies and signs CSRF tokens. It is made when the UI starts, so a restart signs
 	// everyone out.
-	key    []byte
-	aead   cipher.AEAD
+	key  []byte
+	aead cipher.AEAD
 	// tokens and access keep the answers of TokenReview and SubjectAccessReview for reviewTTL.
 	tokens *cache.LRUExpireCache
 	access *cache.LRUExpireCache
