@@ -7,12 +7,16 @@ SHELL := /usr/bin/env bash -o pipefail
 # (hack/build-controlplane.sh) that bin/k8s links to.
 CONTROLLER_TOOLS_VERSION ?= v0.21.0
 KWOK_VERSION ?= v0.8.0
+HELM_VERSION ?= v3.22.0
+KUSTOMIZE_VERSION ?= v5.8.2
 K8S_VERSION ?= 1.36.3
 ETCD_VERSION ?= 3.6.8
 
 LOCALBIN ?= $(CURDIR)/bin
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KWOK ?= $(LOCALBIN)/kwok
+HELM ?= $(LOCALBIN)/helm
+KUSTOMIZE ?= $(LOCALBIN)/kustomize
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
 GO_TEST_FLAGS ?= -race
 
@@ -36,11 +40,15 @@ all: build
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate the CRD and RBAC from the markers in api/ and controllers/.
+manifests: controller-gen ## Generate the CRDs and RBAC from the markers in api/, controllers/ and cmd/, for config/ and the chart.
 	$(CONTROLLER_GEN) rbac:roleName=longtask-manager crd:generateEmbeddedObjectMeta=true \
 		paths="./api/..." paths="./controllers/..." paths="./cmd/manager/..." \
 		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
 	$(CONTROLLER_GEN) rbac:roleName=longtask-ui paths="./cmd/ui/..." output:rbac:artifacts:config=config/ui/rbac
+	@# The Helm chart installs the same generated CRDs and RBAC rules (charts/longtask/README.md).
+	cp config/crd/bases/*.yaml charts/longtask/crds/
+	cp config/rbac/role.yaml charts/longtask/files/manager-role.yaml
+	cp config/ui/rbac/role.yaml charts/longtask/files/ui-role.yaml
 
 .PHONY: generate
 generate: controller-gen ## Generate deepcopy code from the API types.
@@ -55,13 +63,14 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: test
-test: manifests generate vet controlplane chromium ## Run unit, integration (real kube-apiserver and etcd, real browser) and end-to-end tests.
-	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go test $(GO_TEST_FLAGS) ./... -count=1
+test: manifests generate vet controlplane chromium terminal helm kustomize ## Run unit, integration (real kube-apiserver and etcd, real browser and terminal) and end-to-end tests.
+	$(HELM) lint charts/longtask
+	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./... -count=1
 	$(MAKE) test-e2e
 
 .PHONY: test-e2e
-test-e2e: images controlplane localcluster node-packages ## Run the end-to-end tests through a local cluster with a real node (as root).
-	go test -tags e2e ./test/e2e/ -count=1 -v -timeout 25m
+test-e2e: images controlplane localcluster node-packages helm ## Run the end-to-end tests through a local cluster with a real node (as root).
+	HELM="$(HELM)" go test -tags e2e ./test/e2e/ -count=1 -v -timeout 25m
 
 .PHONY: dev
 dev: images controlplane localcluster node-packages ## Start a local cluster with the operator, a sample task and sample templates; Ctrl-C stops it (as root).
@@ -96,6 +105,11 @@ build: manifests generate ## Build the manager, worker and UI binaries into bin/
 	go build -o $(LOCALBIN)/manager ./cmd/manager
 	go build -o $(LOCALBIN)/longtask-worker ./cmd/worker
 	go build -o $(LOCALBIN)/ui ./cmd/ui
+	go build -o $(LOCALBIN)/kubectl-longtask ./cmd/kubectl-longtask
+
+.PHONY: install-plugin
+install-plugin: ## Install the kubectl plugin (kubectl longtask) into $(PLUGIN_DIR), default /usr/local/bin.
+	go build -o $(or $(PLUGIN_DIR),/usr/local/bin)/kubectl-longtask ./cmd/kubectl-longtask
 
 .PHONY: images
 images: manifests generate image-builder ## Build the manager, worker, UI, pause and busybox images into the OCI layout bin/images (no Docker).
@@ -144,6 +158,10 @@ endif
 chromium: ## Install Debian's Chromium for the browser tests, if it is missing.
 	hack/ensure-packages.sh chromium:chromium
 
+.PHONY: terminal
+terminal: ## Install tmux, the real terminal the kubectl plugin's tests draw in, if it is missing.
+	hack/ensure-packages.sh tmux:tmux
+
 .PHONY: node-packages
 node-packages: ## Install what the local cluster's node needs from Debian (containerd, runc, CNI plugins, ...), if missing.
 	hack/ensure-packages.sh $(NODE_PACKAGES)
@@ -177,6 +195,24 @@ $(LOCALBIN)/kwok-$(KWOK_VERSION):
 	mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
 	mv $(LOCALBIN)/kwok $@
+
+.PHONY: helm
+helm: $(HELM) ## Install Helm, which make test uses to lint, render and install charts/longtask, into bin/.
+$(HELM): $(LOCALBIN)/helm-$(HELM_VERSION)
+	ln -sf helm-$(HELM_VERSION) $@
+$(LOCALBIN)/helm-$(HELM_VERSION):
+	mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(LOCALBIN)/helm $@
+
+.PHONY: kustomize
+kustomize: $(KUSTOMIZE) ## Install kustomize, which the chart's test renders config/default with, into bin/.
+$(KUSTOMIZE): $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+	ln -sf kustomize-$(KUSTOMIZE_VERSION) $@
+$(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION):
+	mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+	mv $(LOCALBIN)/kustomize $@
 
 .PHONY: help
 help: ## Show this help.
