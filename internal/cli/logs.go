@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+// logRetry is how long `logs -f` waits before it looks again for a pod that has not started, or for the
+// next attempt's.
+const logRetry = time.Second
+
+func newLogsCommand(o *options) *cobra.Command {
+	var follow bool
+	var tail int64
+	cmd := &cobra.Command{
+		Use:   "logs NAME [-f]",
+		Short: "Print a task's output: its newest attempt's, or follow every attempt until it finished",
+		Long: "Print the output of the task's newest pod (its current or last attempt). With -f, follow it, then\n" +
+			"each later attempt's pod, until the task finished; then exit 0 if it succeeded, 1 if not. The output\n" +
+			"is passed through as the task printed it, as kubectl logs does.",
+		Example: "  kubectl longtask logs resize -f",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usage("logs wants one task's name")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			clients, namespace, err := o.connect()
+			if err != nil {
+				return err
+			}
+			task, err := getTask(cmd.Context(), clients, namespace, args[0])
+			if err != nil {
+				return err
+			}
+			opts := &corev1.PodLogOptions{Container: longtaskv1.TaskContainerName}
+			if tail >= 0 {
+				opts.TailLines = ptr.To(tail)
+			}
+			if !follow {
+				return o.logs(cmd.Context(), clients, task, opts)
+			}
+			return o.followLogs(cmd.Context(), clients, task, opts)
+		},
+	}
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the output, and the next attempts', until the task finished")
+	cmd.Flags().Int64Var(&tail, "tail", -1, "the last lines of the first pod to print (default: all)")
+	return cmd
+}
+
+// logs prints the output of the task's newest pod.
+func (o *options) logs(ctx context.Context, clients *Clients, task *longtaskv1.LongTask, opts *corev1.PodLogOptions) error {
+	pod, err := newestPod(ctx, clients.Kube, task)
+	if err != nil {
+		return withCode(ExitError, err)
+	}
+	if pod == nil {
+		return withCode(ExitError, fmt.Errorf("longtask %q has no pod (it is %s)", task.Name, phaseOf(task)))
+	}
+	if err := copyLogs(ctx, clients.Kube, pod, opts, o.env.Streams.Out); err != nil {
+		return withCode(ExitError, fmt.Errorf("reading the output of pod %q: %w", pod.Name, err))
+	}
+	return nil
+}
+
+// followLogs prints each attempt's output as it comes, from the newest pod on, until the task finished and
+// its last pod's output ended; it exits with the task's outcome.
+func (o *options) followLogs(ctx context.Context, clients *Clients, task *longtaskv1.LongTask, opts *corev1.PodLogOptions) error {
+	followed := ""
+	opts.Follow = true
+	err := wait.PollUntilContextCancel(ctx, logRetry, true, func(ctx context.Context) (bool, error) {
+		current, err := getTask(ctx, clients, task.Namespace, task.Name)
+		if err != nil {
+			return false, err
+		}
+		task = current
+		pod, err := newestPod(ctx, clients.Kube, task)
+		if err != nil {
+			return false, withCode(ExitError, err)
+		}
+		if pod != nil && pod.Name != followed {
+			if followed != "" {
+				fmt.Fprintf(o.env.Streams.ErrOut, "--- next attempt: pod %s ---\n", pod.Name)
+				opts.TailLines = nil
+			}
+			if err := copyLogs(ctx, clients.Kube, pod, opts, o.env.Streams.Out); err != nil {
+				// The pod has not started yet, or is gone: look again in a moment.
+				return false, nil
+			}
+			followed = pod.Name
+			return false, nil
+		}
+		return task.Status.Phase.Finished() && (pod == nil || pod.Name == followed), nil
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return withCode(ExitInterrupted, fmt.Errorf("interrupted before the task finished"))
+		}
+		return err
+	}
+	if task.Status.Phase != longtaskv1.PhaseSucceeded {
+		writeOutcome(o.env.Streams.ErrOut, newTaskView(task, task.Name, nil, o.env.Clock.Now()))
+		return silent(ExitTaskFailed)
+	}
+	return nil
+}
+
+// newestPod is the task's current or last attempt's pod; nil when it has none.
+func newestPod(ctx context.Context, kube kubernetes.Interface, task *longtaskv1.LongTask) (*corev1.Pod, error) {
+	pods, err := kube.CoreV1().Pods(task.Namespace).List(ctx, metav1.ListOptions{LabelSelector: longtaskv1.LabelTaskName + "=" + task.Name})
+	if err != nil {
+		return nil, fmt.Errorf("listing the pods of longtask %q: %w", task.Name, err)
+	}
+	if len(pods.Items) == 0 {
+		return nil, nil
+	}
+	newest := slices.MaxFunc(pods.Items, func(a, b corev1.Pod) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return &newest, nil
+}
+
+// copyLogs copies the pod's task container's output to out, as it is.
+func copyLogs(ctx context.Context, kube kubernetes.Interface, pod *corev1.Pod, opts *corev1.PodLogOptions, out io.Writer) error {
+	stream, err := kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, opts).Stream(ctx)
+	if err != nil {
+		return err
+	}
+	defer stream.Close()
+	_, err = io.Copy(out, stream)
+	return err
+}
+
+func phaseOf(task *longtaskv1.LongTask) string {
+	if task.Status.Phase == "" {
+		return string(longtaskv1.PhasePending)
+	}
+	return string(task.Status.Phase)
+}
