@@ -61,6 +61,13 @@ func (b *WriteBudget) Interval(ctx context.Context) time.Duration {
 	return b.interval
 }
 
+// WritesPerSecond is the budget; 0 means none.
+func (b *WriteBudget) WritesPerSecond() float64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.perSecond
+}
+
 // SetWritesPerSecond changes the budget; the next Interval counts the tasks again.
 func (b *WriteBudget) SetWritesPerSecond(writesPerSecond float64) {
 	b.mu.Lock()

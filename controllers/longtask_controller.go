@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
@@ -39,6 +40,8 @@ type LongTaskReconciler struct {
 	Options   JobOptions
 	// Budget spreads the cluster-wide progress write budget over the running tasks.
 	Budget *WriteBudget
+	// Metrics count what happens to tasks; nil counts nothing.
+	Metrics *TaskMetrics
 }
 
 // NewLongTaskReconciler returns a reconciler that works through the manager's clients and event recorder.
@@ -50,6 +53,7 @@ func NewLongTaskReconciler(mgr ctrl.Manager, opts JobOptions, writesPerSecond fl
 		Clock:     clock.RealClock{},
 		Options:   opts,
 		Budget:    NewWriteBudget(mgr.GetClient(), writesPerSecond),
+		Metrics:   NewTaskMetrics(),
 	}
 }
 
@@ -196,6 +200,7 @@ func (r *LongTaskReconciler) createJob(ctx context.Context, task *longtaskv1.Lon
 		return nil, fmt.Errorf("creating Job: %w", err)
 	}
 	ctrl.LoggerFrom(ctx).V(2).Info("Created Job", "job", klog.KObj(job))
+	r.Metrics.jobCreated(task.Namespace)
 	r.Recorder.Eventf(task, job, corev1.EventTypeNormal, ReasonJobCreated, "CreateJob", "Created Job %s", job.Name)
 	return job, nil
 }
@@ -298,15 +303,25 @@ func jobFinished(job *batchv1.Job) bool {
 
 // SetupWithManager registers the reconciler: it watches LongTasks, the Jobs they own, and the
 // LongTaskTemplates that tasks wait for, and reconciles up to concurrency tasks at once (never the same
-// task twice at once).
+// task twice at once). It registers the LongTask metrics on controller-runtime's registry, which the
+// manager serves, so there can be one reconciler per process.
 func (r *LongTaskReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &longtaskv1.LongTask{}, waitingForTemplateIndex, waitingForTemplate); err != nil {
 		return fmt.Errorf("indexing the tasks that wait for a template: %w", err)
+	}
+	if r.Metrics == nil {
+		r.Metrics = NewTaskMetrics()
+	}
+	state := &stateCollector{cache: mgr.GetCache(), budget: r.Budget, elected: mgr.Elected()}
+	if err := registerMetrics(metrics.Registry, r.Metrics, state); err != nil {
+		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&longtaskv1.LongTask{}).
 		Owns(&batchv1.Job{}).
 		Watches(&longtaskv1.LongTaskTemplate{}, handler.EnqueueRequestsFromMapFunc(r.tasksWaitingFor)).
+		// A second handler on the same watch, for the metrics: it sees each change of a task once.
+		Watches(&longtaskv1.LongTask{}, r.Metrics.eventHandler()).
 		Named("longtask").
 		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
 		Complete(r)

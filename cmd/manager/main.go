@@ -11,7 +11,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/controllers"
@@ -19,13 +18,17 @@ import (
 
 func main() {
 	var (
-		metricsAddr, probeAddr, pprofAddr, workerImage string
-		leaderElect                                    bool
-		writeBudget                                    float64
-		concurrency                                    int
-		watchNamespaces                                []string
+		metricsAddr, metricsCertDir, probeAddr, pprofAddr, workerImage string
+		leaderElect, metricsSecure                                     bool
+		writeBudget                                                    float64
+		concurrency                                                    int
+		watchNamespaces                                                []string
 	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "Address the metrics endpoint binds to; 0 turns it off.")
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8443", "Address the metrics endpoint binds to; 0 turns it off.")
+	flag.BoolVar(&metricsSecure, "metrics-secure", true,
+		"Serve metrics over HTTPS, only to callers whose token may get /metrics (the longtask-metrics-reader ClusterRole); false serves plain HTTP to anyone.")
+	flag.StringVar(&metricsCertDir, "metrics-cert-dir", "",
+		"Directory with tls.crt and tls.key for the metrics endpoint (from cert-manager, say), reloaded when they change; without them it uses a self-signed certificate.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the health probes bind to.")
 	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "Address net/http/pprof's profiles are served on (for make bench); empty turns it off.")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "Elect a leader, so that only one of several managers is active.")
@@ -63,7 +66,7 @@ func main() {
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controllers.CacheOptions(watchNamespaces...),
-		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		Metrics:                controllers.MetricsServerOptions(metricsAddr, metricsSecure, metricsCertDir),
 		HealthProbeBindAddress: probeAddr,
 		PprofBindAddress:       pprofAddr,
 		LeaderElection:         leaderElect,
@@ -87,13 +90,16 @@ func main() {
 	}
 
 	log.Info("Starting the manager", "workerImage", workerImage, "progressWriteBudget", writeBudget, "maxConcurrentReconciles", concurrency,
-		"watchNamespaces", watchNamespaces)
+		"watchNamespaces", watchNamespaces, "metrics", metricsAddr, "metricsSecure", metricsSecure)
 	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "The manager stopped")
 		os.Exit(1)
 	}
 }
 
-// The controller's RBAC beyond what its markers in controllers/ say: leader election.
+// The controller's RBAC beyond what its markers in controllers/ say: leader election, and checking the tokens
+// of those who scrape its metrics (--metrics-secure).
+// +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete,namespace=longtask-system
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch,namespace=longtask-system
