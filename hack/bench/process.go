@@ -135,7 +135,8 @@ func startManager(ctx context.Context, opts benchOptions, env *envtest.Environme
 		return nil, err
 	}
 	metrics, probe, pprof := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[2])
-	argv := append([]string{opts.manager, "--kubeconfig", kubeconfig, "--metrics-bind-address", metrics,
+	// Plain HTTP on loopback: the benchmark scrapes rest_client_requests_total without a token.
+	argv := append([]string{opts.manager, "--kubeconfig", kubeconfig, "--metrics-bind-address", metrics, "--metrics-secure=false",
 		"--health-probe-bind-address", probe, "--pprof-bind-address", pprof, "--worker-image", "longtask-worker:bench"}, extra...)
 	p, err := startProcessWithEnv(opts, "manager", []string{deployedGoMemLimit}, argv...)
 	if err != nil {
