@@ -1,12 +1,12 @@
 // Command localcluster runs a Kubernetes cluster on this machine without Docker: etcd, kube-apiserver,
 // kube-controller-manager and kube-scheduler on loopback, an image registry, and one node (containerd,
 // runc, the kubelet and kube-proxy) in a network namespace of its own. It pushes LongTask's images to the
-// registry, deploys kustomize directories with those images, applies manifests, and runs until
+// registry, deploys kustomize directories or installs Helm charts with those images, applies manifests, and runs until
 // interrupted; then it stops everything and removes what the node left (processes, mounts, the network
 // namespace and its rules, cgroups).
 //
-//	localcluster up --state-dir DIR --k8s-bin DIR --images DIR [--deploy DIR]... [--apply FILE]...
-//	    [--forward PORT=NAMESPACE/SERVICE:PORT]... [--say LINE]...
+//	localcluster up --state-dir DIR --k8s-bin DIR --images DIR [--deploy DIR]... [--helm RELEASE=CHART]...
+//	    [--helm-bin FILE] [--set KEY=VALUE]... [--apply FILE]... [--forward PORT=NAMESPACE/SERVICE:PORT]... [--say LINE]...
 package main
 
 import (
@@ -25,13 +25,23 @@ import (
 	"github.com/longtask-dev/longtask/internal/localcluster"
 )
 
-const usage = "usage: localcluster up --state-dir DIR --k8s-bin DIR --images DIR [--deploy DIR]... [--apply FILE]... [--forward PORT=NAMESPACE/SERVICE:PORT]... [--say LINE]..."
+const usage = "usage: localcluster up --state-dir DIR --k8s-bin DIR --images DIR [--deploy DIR]... [--helm RELEASE=CHART]... [--helm-bin FILE] [--set KEY=VALUE]... [--apply FILE]... [--forward PORT=NAMESPACE/SERVICE:PORT]... [--say LINE]..."
+
+// helmNamespace is where --helm installs charts: the namespace config/ deploys into, labelled as it does.
+const helmNamespace = "longtask-system"
 
 // options are the flags of `localcluster up`.
 type options struct {
-	cluster            localcluster.Options
-	deploy, apply, say []string
-	forwards           []forward
+	cluster                        localcluster.Options
+	deploy, apply, say, helmValues []string
+	charts                         []chart
+	helmBin                        string
+	forwards                       []forward
+}
+
+// chart is a Helm chart to install as a release.
+type chart struct {
+	release, path string
 }
 
 // forward is a Service port served on the host's loopback.
@@ -51,6 +61,16 @@ func main() {
 	fs.StringVar(&opts.cluster.BinDir, "k8s-bin", "bin/k8s", "directory with etcd and the Kubernetes components")
 	fs.StringVar(&opts.cluster.Images, "images", "bin/images", "OCI image layout with LongTask's images (make images)")
 	fs.Func("deploy", "kustomize directory to deploy with the registry's images, waiting for its Deployments (repeatable)", func(s string) error { opts.deploy = append(opts.deploy, s); return nil })
+	fs.Func("helm", "RELEASE=CHART: install a Helm chart into "+helmNamespace+" with the registry's images, waiting for its Deployments (repeatable)", func(s string) error {
+		release, path, ok := strings.Cut(s, "=")
+		if !ok || release == "" || path == "" {
+			return fmt.Errorf("want RELEASE=CHART, got %q", s)
+		}
+		opts.charts = append(opts.charts, chart{release: release, path: path})
+		return nil
+	})
+	fs.StringVar(&opts.helmBin, "helm-bin", "bin/helm", "the helm binary (make helm)")
+	fs.Func("set", "KEY=VALUE: a value for every --helm chart (repeatable)", func(s string) error { opts.helmValues = append(opts.helmValues, "--set", s); return nil })
 	fs.Func("apply", "manifest to apply after the deployments (repeatable)", func(s string) error { opts.apply = append(opts.apply, s); return nil })
 	fs.Func("say", "a line to print with the instructions once the cluster is up (repeatable)", func(s string) error { opts.say = append(opts.say, s); return nil })
 	fs.Func("forward", "PORT=NAMESPACE/SERVICE:PORT: serve a Service's port on 127.0.0.1:PORT (repeatable)", func(s string) error {
@@ -110,7 +130,12 @@ func up(ctx context.Context, opts options) error {
 			return fmt.Errorf("deploying %s: %w", dir, err)
 		}
 	}
-	if len(opts.deploy) > 0 {
+	if len(opts.charts) > 0 {
+		if err := installCharts(ctx, cluster, opts); err != nil {
+			return err
+		}
+	}
+	if len(opts.deploy) > 0 || len(opts.charts) > 0 {
 		if err := kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"); err != nil {
 			return err
 		}
@@ -147,6 +172,32 @@ Component logs are in %s. Press Ctrl-C to stop; the state is kept, so the next s
 	case name := <-cluster.Failed():
 		return fmt.Errorf("%s stopped (see %s); stopping the cluster", name, cluster.LogFile(name))
 	}
+}
+
+// installCharts installs (or upgrades) each --helm chart into helmNamespace, which it labels for the
+// restricted Pod Security Standard as config/ does.
+func installCharts(ctx context.Context, cluster *localcluster.Cluster, opts options) error {
+	namespace := fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels:\n    pod-security.kubernetes.io/enforce: restricted\n", helmNamespace)
+	apply := exec.CommandContext(ctx, "kubectl", "--kubeconfig", cluster.Kubeconfig(), "apply", "-f", "-")
+	apply.Stdin, apply.Stdout, apply.Stderr = strings.NewReader(namespace), os.Stderr, os.Stderr
+	if err := apply.Run(); err != nil {
+		return fmt.Errorf("creating the namespace %s: %w", helmNamespace, err)
+	}
+	images, err := cluster.HelmImageValues()
+	if err != nil {
+		return err
+	}
+	for _, c := range opts.charts {
+		fmt.Fprintf(os.Stderr, "localcluster: installing %s as %s with the images of %s\n", c.path, c.release, cluster.RegistryName())
+		args := append([]string{"upgrade", "--install", c.release, c.path, "--namespace", helmNamespace,
+			"--kubeconfig", cluster.Kubeconfig(), "--wait", "--timeout", "3m"}, images...)
+		helm := exec.CommandContext(ctx, opts.helmBin, append(args, opts.helmValues...)...)
+		helm.Stdout, helm.Stderr = os.Stderr, os.Stderr
+		if err := helm.Run(); err != nil {
+			return fmt.Errorf("installing %s (kubectl describe pods -A says why): %w", c.path, err)
+		}
+	}
+	return nil
 }
 
 func sayLines(lines []string) string {

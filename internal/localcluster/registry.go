@@ -71,6 +71,12 @@ func (c *Cluster) WriteDeployOverlay(dir, base string) error {
 	return images.WriteOverlay(dir, base, c.images)
 }
 
+// HelmImageValues are the --set arguments that make charts/longtask run the images this cluster's registry
+// holds.
+func (c *Cluster) HelmImageValues() ([]string, error) {
+	return images.HelmValues(c.images)
+}
+
 // pushImages pushes the images of the --images layout to the registry, pause image included.
 func (c *Cluster) pushImages(ctx context.Context) error {
 	if c.opts.Images == "" {

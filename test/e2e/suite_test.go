@@ -2,9 +2,9 @@
 
 // Package e2e tests LongTask end to end, through a real cluster: hack/localcluster's control plane (with
 // the real Job controller, garbage collector and service account controllers), its registry, and its
-// node (containerd, runc, the kubelet and kube-proxy), with the operator deployed from config/default
-// with the images make images built, and driven with kubectl as a user types it. Run it with
-// `make test-e2e`, which builds what it needs.
+// node (containerd, runc, the kubelet and kube-proxy), with the operator installed by `helm install` of
+// charts/longtask (which renders what config/default deploys: test/chart) with the images make images
+// built, and driven with kubectl as a user types it. Run it with `make test-e2e`, which builds what it needs.
 package e2e
 
 import (
@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	bin := filepath.Join(root, "bin")
-	for _, b := range []string{"images/index.json", "localcluster", "k8s/kube-apiserver", "k8s/kubelet"} {
+	for _, b := range []string{"images/index.json", "localcluster", "k8s/kube-apiserver", "k8s/kubelet", "helm"} {
 		if _, err := os.Stat(filepath.Join(bin, b)); err != nil {
 			fmt.Fprintf(os.Stderr, "e2e: %s is missing: run `make test-e2e`, which builds it\n", filepath.Join(bin, b))
 			return 1
@@ -91,7 +91,7 @@ type localCluster struct {
 func (c *localCluster) start() error {
 	c.cmd = exec.Command(filepath.Join(c.bin, "localcluster"), "up",
 		"--state-dir", stateDir, "--k8s-bin", filepath.Join(c.bin, "k8s"), "--images", filepath.Join(c.bin, "images"),
-		"--deploy", filepath.Join(root, "config", "default"),
+		"--helm", "longtask="+filepath.Join(root, "charts", "longtask"), "--helm-bin", helmBin(),
 		"--forward", fmt.Sprintf("%d=longtask-system/longtask-ui:8090", c.uiPort))
 	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
 	if err := c.cmd.Start(); err != nil {
@@ -128,6 +128,14 @@ func waitReady(exited <-chan error) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// helmBin is the helm that make test-e2e passes in HELM, or make helm's.
+func helmBin() string {
+	if helm := os.Getenv("HELM"); helm != "" {
+		return helm
+	}
+	return filepath.Join(root, "bin", "helm")
 }
 
 // freePort asks the kernel for a free loopback port.
