@@ -60,12 +60,43 @@ func TestChartRendersWhatConfigDefaultDeploys(t *testing.T) {
 	}
 }
 
+// metrics.serviceMonitor.enabled renders config/prometheus's ServiceMonitor, and metrics.readers are
+// bound to the metrics reader role.
+func TestChartMonitorsWhatConfigPrometheusDoes(t *testing.T) {
+	fromChart := byKey(t, helmTemplate(t, "longtask", "longtask-system", "--set", "metrics.serviceMonitor.enabled=true",
+		"--set", "metrics.readers[0].kind=ServiceAccount", "--set", "metrics.readers[0].name=prometheus-k8s",
+		"--set", "metrics.readers[0].namespace=monitoring"))
+	fromConfig := byKey(t, run(t, tool(t, "KUSTOMIZE", "kustomize"), "build", filepath.Join(root, "config", "prometheus")))
+	for key, want := range fromConfig {
+		got, ok := fromChart[key]
+		if !ok {
+			t.Errorf("config/prometheus has %s, which the chart does not render", key)
+			continue
+		}
+		stripLabels(got)
+		if diff := cmp.Diff(want.Object, got.Object); diff != "" {
+			t.Errorf("%s differs from config/prometheus's (-config,+chart):\n%s", key, diff)
+		}
+	}
+	binding := fromChart["ClusterRoleBinding//longtask-metrics-reader"]
+	if binding == nil {
+		t.Fatalf("no binding of metrics.readers among %v", keys(fromChart))
+	}
+	subjects, _, _ := unstructured.NestedSlice(binding.Object, "subjects")
+	if diff := cmp.Diff([]any{map[string]any{"kind": "ServiceAccount", "name": "prometheus-k8s", "namespace": "monitoring"}}, subjects); diff != "" {
+		t.Errorf("metrics reader subjects (-want,+got):\n%s", diff)
+	}
+	if _, ok := byKey(t, helmTemplate(t, "longtask", "longtask-system"))["ServiceMonitor/longtask-system/longtask-manager-metrics"]; ok {
+		t.Error("the default values render a ServiceMonitor; many clusters lack its CRD")
+	}
+}
+
 // Each value changes what its comment in values.yaml says, and a bad one is refused naming it.
 func TestChartValues(t *testing.T) {
 	t.Run("watchNamespaces, budget and concurrency reach the manager's flags", func(t *testing.T) {
 		objs := byKey(t, helmTemplate(t, "longtask", "ops", "--set", "manager.watchNamespaces={team-a,team-b}",
 			"--set", "manager.progressWriteBudget=20", "--set", "manager.maxConcurrentReconciles=4", "--set", "manager.leaderElect=false"))
-		want := []any{"--health-probe-bind-address=:8081", "--metrics-bind-address=:8080", "--worker-image=$(WORKER_IMAGE)",
+		want := []any{"--health-probe-bind-address=:8081", "--metrics-bind-address=:8443", "--worker-image=$(WORKER_IMAGE)",
 			"--progress-write-budget=20", "--max-concurrent-reconciles=4", "--watch-namespaces=team-a,team-b"}
 		if diff := cmp.Diff(want, container(t, objs["Deployment/ops/longtask-manager"])["args"]); diff != "" {
 			t.Errorf("manager args (-want,+got):\n%s", diff)
