@@ -24,11 +24,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/controllers"
+	"github.com/longtask-dev/longtask/internal/localcluster"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
 )
 
@@ -52,6 +52,8 @@ var (
 	uiConfig *rest.Config
 	// writeBudget is the manager's progress write budget; unlimited unless a test sets it.
 	writeBudget *controllers.WriteBudget
+	// metricsURL is the manager's metrics endpoint: HTTPS, for tokens that may get /metrics, as deployed.
+	metricsURL string
 )
 
 func TestMain(m *testing.M) {
@@ -163,10 +165,16 @@ func identity(env *envtest.Environment, roleFile, roleName string) (*rest.Config
 
 // startManager runs the LongTask controller as cmd/manager does, with config's identity.
 func startManager(ctx context.Context, config *rest.Config) error {
+	ports, err := localcluster.FreePorts(1)
+	if err != nil {
+		return err
+	}
+	metricsAddress := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	metricsURL = "https://" + metricsAddress + "/metrics"
 	mgr, err := ctrl.NewManager(config, ctrl.Options{
 		Scheme:                 scheme,
 		Cache:                  controllers.CacheOptions(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
+		Metrics:                controllers.MetricsServerOptions(metricsAddress, true, ""),
 		HealthProbeBindAddress: "0",
 	})
 	if err != nil {
