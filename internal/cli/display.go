@@ -90,7 +90,7 @@ func (d *barDisplay) newBar(key string) *mpb.Bar {
 		return decor.Any(func(decor.Statistics) string { return text(d.view(key)) }, wc)
 	}
 	message := decor.Any(func(s decor.Statistics) string {
-		return cut(d.view(key).Message, s.AvailableWidth-minBarWidth-2)
+		return " " + cut(d.view(key).Message, s.AvailableWidth-minBarWidth-3)
 	})
 	// Created without a total, so that a task at 100% that has not succeeded yet does not complete its bar:
 	// only the task's phase does.
@@ -98,8 +98,9 @@ func (d *barDisplay) newBar(key string) *mpb.Bar {
 		mpb.PrependDecorators(column(func(v taskView) string { return v.Name }, decor.WCSyncWidthR)),
 		mpb.AppendDecorators(
 			column(func(v taskView) string { return v.Summary }, decor.WCSyncSpace),
-			column(taskView.phaseText, decor.WCSyncSpace),
-			column(func(v taskView) string { return strings.TrimSpace(v.Rate + " " + etaText(v)) }, decor.WCSyncSpace),
+			// Left-aligned, one space before.
+			column(func(v taskView) string { return " " + v.phaseText() }, decor.WCSyncWidthR),
+			column(func(v taskView) string { return " " + strings.TrimSpace(v.Rate+" "+etaText(v)) }, decor.WCSyncWidthR),
 			message,
 		),
 		mpb.BarExtender(mpb.BarFillerFunc(func(w io.Writer, s decor.Statistics) error {

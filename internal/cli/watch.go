@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -12,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
@@ -95,7 +93,7 @@ func (o *options) watch(ctx context.Context, clients *Clients, req watchRequest)
 	t.display.close()
 	switch {
 	case err == nil:
-	case ctx.Err() != nil && (errors.Is(err, wait.ErrWaitTimeout) || errors.Is(err, context.Canceled)):
+	case ctx.Err() != nil:
 		return withCode(ExitInterrupted, fmt.Errorf("interrupted before every task finished"))
 	default:
 		return withCode(ExitError, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -290,8 +291,7 @@ func TestPluginWatchPrintsLinesAndExitsWithTheOutcome(t *testing.T) {
 
 	// Not a terminal: a line each time a task moves.
 	stdout, wait := startPlugin(t, "watch", "resize", "thumbs", "-n", ns)
-	workerReports(t, resize, `{"status":{"progress":{"current":37,"total":100,"percent":37,"summary":"37/100 (37%)","message":`+
-		jsonString("Resizing \x1b]0;pwned\x07cat.jpg")+`}}}`)
+	reportProgress(t, resize, 37, 100, "Resizing \x1b]0;pwned\x07cat.jpg")
 	eventually(t, func(g gomega.Gomega) {
 		g.Expect(stdout.String()).To(gomega.ContainSubstring("resize Running 37/100 (37%) Resizing cat.jpg\n"), "escape sequences a task reports are dropped")
 	})
@@ -378,7 +378,7 @@ func TestPluginHonoursKubeconfigContextAndNamespaces(t *testing.T) {
 
 	_, stderr, code = runPlugin(t, "--kubeconfig", config, "--context", "second", "result", "task-in-"+nsA)
 	g.Expect(code).To(gomega.Equal(cli.ExitError))
-	g.Expect(stderr).To(gomega.ContainSubstring(`longtask "task-in-` + nsA + `" not found in namespace "` + nsB + `"`), "--context's namespace")
+	g.Expect(stderr).To(gomega.ContainSubstring(`longtask "task-in-`+nsA+`" not found in namespace "`+nsB+`"`), "--context's namespace")
 
 	stdout, stderr, code = runPlugin(t, "--kubeconfig", config, "--context", "second", "-n", nsA, "result", "task-in-"+nsA)
 	g.Expect(code).To(gomega.Equal(cli.ExitOK), stderr)
@@ -393,6 +393,13 @@ func TestPluginHonoursKubeconfigContextAndNamespaces(t *testing.T) {
 	g.Expect(stdout).To(gomega.ContainSubstring(nsA + "/task-in-" + nsA + " Succeeded"))
 	g.Expect(stdout).To(gomega.ContainSubstring(nsB + "/task-in-" + nsB + " Succeeded"))
 	g.Expect(strings.Count(stdout, "\n")).To(gomega.Equal(2), "only the tasks the selector matches:\n%s", stdout)
+}
+
+// reportProgress patches the task's progress as the worker does, with any message.
+func reportProgress(t *testing.T, task *longtaskv1.LongTask, current, total int64, message string) {
+	t.Helper()
+	workerReports(t, task, fmt.Sprintf(`{"status":{"progress":{"current":%d,"total":%d,"percent":%d,"summary":%q,"message":%s}}}`,
+		current, total, longtaskv1.Percent(current, total), longtaskv1.Summary(current, total), jsonString(message)))
 }
 
 // jsonString is s as a JSON string.
