@@ -10,10 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
@@ -83,9 +85,11 @@ func (o *options) followLogs(ctx context.Context, clients *Clients, task *longta
 	followed := ""
 	opts.Follow = true
 	err := wait.PollUntilContextCancel(ctx, logRetry, true, func(ctx context.Context) (bool, error) {
-		current, err := getTask(ctx, clients, task.Namespace, task.Name)
-		if err != nil {
-			return false, err
+		current := &longtaskv1.LongTask{}
+		if err := clients.Tasks.Get(ctx, client.ObjectKeyFromObject(task), current); apierrors.IsNotFound(err) {
+			return false, withCode(ExitTaskFailed, fmt.Errorf("longtask %q was deleted before it finished", task.Name))
+		} else if err != nil {
+			return false, withCode(ExitError, fmt.Errorf("reading longtask %q: %w", task.Name, err))
 		}
 		task = current
 		pod, err := newestPod(ctx, clients.Kube, task)
@@ -97,11 +101,18 @@ func (o *options) followLogs(ctx context.Context, clients *Clients, task *longta
 				fmt.Fprintf(o.env.Streams.ErrOut, "--- next attempt: pod %s ---\n", pod.Name)
 				opts.TailLines = nil
 			}
-			if err := copyLogs(ctx, clients.Kube, pod, opts, o.env.Streams.Out); err != nil {
+			stream, err := clients.Kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, opts).Stream(ctx)
+			if err != nil {
 				// The pod has not started yet, or is gone: look again in a moment.
 				return false, nil
 			}
+			// Once its output started, a pod is followed once: output that broke off is not printed again.
 			followed = pod.Name
+			_, err = io.Copy(o.env.Streams.Out, stream)
+			stream.Close()
+			if err != nil && ctx.Err() == nil {
+				fmt.Fprintf(o.env.Streams.ErrOut, "--- the output of pod %s broke off: %v ---\n", pod.Name, err)
+			}
 			return false, nil
 		}
 		return task.Status.Phase.Finished() && (pod == nil || pod.Name == followed), nil

@@ -144,7 +144,8 @@ func (ro *runOptions) fromTemplate(ctx context.Context, clients *Clients, namesp
 	task := newTaskFromTemplate(template, given)
 	ro.applyFlags(task, template.Name)
 	if _, err := tasktemplate.Resolve(&template.Spec, &task.Spec); err != nil {
-		return nil, withCode(ExitError, fmt.Errorf("template %q refuses the values, nothing was created:\n  %s", name, strings.Join(messages(err), "\n  ")))
+		// The messages quote the template's patterns and the values given: text from others, made safe to print.
+		return nil, withCode(ExitError, fmt.Errorf("template %q refuses the values, nothing was created:\n  %s", name, printableLines(strings.Join(messages(err), "\n  "))))
 	}
 	return task, nil
 }

@@ -170,8 +170,12 @@ func (t *tracker) precondition(store cache.Store) (bool, error) {
 			return false, fmt.Errorf("longtask %q not found in %s", name, t.req.scope())
 		}
 	}
+	if len(t.req.Names) > 0 {
+		// Several names share a list of the whole namespace: only the named tasks are waited for.
+		return false, nil
+	}
 	t.listed = store.ListKeys()
-	if len(t.req.Names) == 0 && len(t.listed) == 0 {
+	if len(t.listed) == 0 {
 		if t.req.Selector != "" {
 			return false, fmt.Errorf("no LongTasks match %q in %s", t.req.Selector, t.req.scope())
 		}
