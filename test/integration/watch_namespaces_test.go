@@ -6,6 +6,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	batchv1 "k8s.io/api/batch/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -15,7 +18,8 @@ import (
 )
 
 // A manager started with --watch-namespaces (the chart's manager.watchNamespaces) sees, and so runs, only
-// the tasks and Jobs of those namespaces, with the manager's own RBAC.
+// the tasks and Jobs of those namespaces, with what the chart then grants it: the manager's ClusterRole
+// bound in those namespaces only.
 func TestManagerWatchingSomeNamespacesSeesOnlyTheirTasks(t *testing.T) {
 	watched, other := newNamespace(t), newNamespace(t)
 	for _, ns := range []string{watched, other} {
@@ -26,9 +30,17 @@ func TestManagerWatchingSomeNamespacesSeesOnlyTheirTasks(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	user := "scoped-manager-" + watched
+	create(t, &rbacv1.RoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "longtask-manager", Namespace: watched},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "longtask-manager"},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	})
+	config := rest.CopyConfig(restConfig)
+	config.Impersonate = rest.ImpersonationConfig{UserName: user}
 	opts := controllers.CacheOptions(watched)
 	opts.Scheme = scheme
-	scoped, err := cache.New(managerConfig, opts)
+	scoped, err := cache.New(config, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
