@@ -143,7 +143,7 @@ func TestUIStartsATaskAndFollowsItsLog(t *testing.T) {
 
 	kubectl(t, ns, "wait", "--for=condition=Succeeded", "longtask/"+name, "--timeout="+waitTimeout)
 	expectStatus(t, ns, name, map[string]string{
-		".status.result":                           "said it",
+		".status.result": "said it",
 		".metadata.labels.longtask\\.dev/template": "say",
 		".spec.parameters[0].value":                message,
 	})
