@@ -10,9 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -141,29 +139,13 @@ func (ro *runOptions) fromTemplate(ctx context.Context, clients *Clients, namesp
 	if err != nil {
 		return nil, err
 	}
-	task := newTaskFromTemplate(template, given)
+	task := tasktemplate.NewTask(template, given)
 	ro.applyFlags(task, template.Name)
 	if _, err := tasktemplate.Resolve(&template.Spec, &task.Spec); err != nil {
 		// The messages quote the template's patterns and the values given: text from others, made safe to print.
 		return nil, withCode(ExitError, fmt.Errorf("template %q refuses the values, nothing was created:\n  %s", name, printableLines(strings.Join(messages(err), "\n  "))))
 	}
 	return task, nil
-}
-
-// newTaskFromTemplate is the LongTask that runs the template with the given values, labelled with the
-// template's name as the UI labels the tasks it starts, so that `watch -l` and `kubectl get -l` find them.
-func newTaskFromTemplate(t *longtaskv1.LongTaskTemplate, given []longtaskv1.ParameterValue) *longtaskv1.LongTask {
-	task := &longtaskv1.LongTask{
-		ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace},
-		Spec: longtaskv1.LongTaskSpec{
-			TemplateRef: &longtaskv1.TemplateRef{Name: t.Name},
-			Parameters:  given,
-		},
-	}
-	if len(validation.IsValidLabelValue(t.Name)) == 0 {
-		task.Labels = map[string]string{longtaskv1.LabelTemplate: t.Name}
-	}
-	return task
 }
 
 // applyFlags sets what the flags say of any task: --total, and its name: --name, --generate-name, or a

@@ -1,11 +1,11 @@
 package cli
 
 import (
-	"fmt"
 	"strings"
 	"time"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/pkg/progress"
 )
 
 // failureLines is how many of a failed task's last lines of output the plugin shows under it.
@@ -76,7 +76,7 @@ func rateAndRemaining(p *longtaskv1.Progress, observed *observedRate, now time.T
 	if p.Rate != "" {
 		remaining := ""
 		if p.ETA != nil {
-			remaining = formatRemaining(max(0, p.ETA.Sub(now)))
+			remaining = progress.FormatRemaining(max(0, p.ETA.Sub(now)))
 		}
 		return printable(p.Rate), remaining
 	}
@@ -90,9 +90,9 @@ func rateAndRemaining(p *longtaskv1.Progress, observed *observedRate, now time.T
 	remaining := ""
 	if p.Total > 0 && p.Current < p.Total {
 		left := time.Duration(float64(p.Total-p.Current)/perSecond*float64(time.Second)) - now.Sub(observed.last)
-		remaining = formatRemaining(max(0, left))
+		remaining = progress.FormatRemaining(max(0, left))
 	}
-	return formatRate(perSecond), remaining
+	return progress.FormatRate(perSecond), remaining
 }
 
 // plainLine is a task's line when the output is not a terminal: "resize Running 12/25 (48%) 0.5/s ETA 26s
@@ -166,32 +166,4 @@ func (o *observedRate) estimate(now time.Time) (float64, bool) {
 		return 0, false
 	}
 	return float64(o.lastCurrent-o.firstCurrent) / span.Seconds(), true
-}
-
-// formatRate says a rate in the unit that reads best, as the worker writes status.progress.rate: "2.5/s",
-// "12.0/min", "3.0/h".
-func formatRate(perSecond float64) string {
-	switch {
-	case perSecond >= 10:
-		return fmt.Sprintf("%.0f/s", perSecond)
-	case perSecond >= 1:
-		return fmt.Sprintf("%.1f/s", perSecond)
-	case perSecond*60 >= 1:
-		return fmt.Sprintf("%.1f/min", perSecond*60)
-	default:
-		return fmt.Sprintf("%.1f/h", perSecond*3600)
-	}
-}
-
-// formatRemaining says a duration as status.progress.remaining does: "45s", "1m20s", "2h5m".
-func formatRemaining(d time.Duration) string {
-	d = d.Round(time.Second)
-	switch {
-	case d >= time.Hour:
-		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
-	case d >= time.Minute:
-		return fmt.Sprintf("%dm%ds", int(d.Minutes()), int(d.Seconds())%60)
-	default:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	}
 }

@@ -9,9 +9,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -154,21 +152,11 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, v viewer) {
 	http.Redirect(w, r, taskPath(task.Namespace, task.Name), http.StatusSeeOther)
 }
 
-// newTaskFrom is the LongTask that runs the template with the given values: named after the template,
-// labelled with it, its values recorded in spec.parameters.
+// newTaskFrom is the LongTask that runs the template with the given values, named after the template.
 func newTaskFrom(t *longtaskv1.LongTaskTemplate, given []longtaskv1.ParameterValue) *longtaskv1.LongTask {
+	task := tasktemplate.NewTask(t, given)
 	// A task's name is at most 63 characters, and generateName adds 5.
-	prefix := strings.TrimRight(t.Name[:min(len(t.Name), 57)], ".-") + "-"
-	task := &longtaskv1.LongTask{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: prefix, Namespace: t.Namespace},
-		Spec: longtaskv1.LongTaskSpec{
-			TemplateRef: &longtaskv1.TemplateRef{Name: t.Name},
-			Parameters:  given,
-		},
-	}
-	if len(validation.IsValidLabelValue(t.Name)) == 0 {
-		task.Labels = map[string]string{longtaskv1.LabelTemplate: t.Name}
-	}
+	task.GenerateName = strings.TrimRight(t.Name[:min(len(t.Name), 57)], ".-") + "-"
 	return task
 }
 

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"fmt"
 	"math"
 	"time"
 
@@ -111,11 +110,11 @@ func (t *Tracker) Finish(s *Snapshot, now time.Time) {
 	if !ok {
 		return
 	}
-	p.Rate = formatRate(rate)
+	p.Rate = progress.FormatRate(rate)
 	if p.Total > 0 && p.Current < p.Total {
 		remaining := time.Duration(float64(p.Total-p.Current) / rate * float64(time.Second)).Round(time.Second)
 		p.ETA = &metav1.Time{Time: now.Add(remaining)}
-		p.Remaining = formatRemaining(remaining)
+		p.Remaining = progress.FormatRemaining(remaining)
 	}
 }
 
@@ -163,31 +162,4 @@ func (e *rateEstimator) estimate(now time.Time) (float64, bool) {
 		rate = math.Min(rate, 1/since)
 	}
 	return rate, true
-}
-
-// formatRate says a rate in the unit that reads best: "2.5/s", "12/min", "3/h".
-func formatRate(perSecond float64) string {
-	switch {
-	case perSecond >= 10:
-		return fmt.Sprintf("%.0f/s", perSecond)
-	case perSecond >= 1:
-		return fmt.Sprintf("%.1f/s", perSecond)
-	case perSecond*60 >= 1:
-		return fmt.Sprintf("%.1f/min", perSecond*60)
-	default:
-		return fmt.Sprintf("%.1f/h", perSecond*3600)
-	}
-}
-
-// formatRemaining says a duration the way people read an ETA: "45s", "1m20s", "2h5m".
-func formatRemaining(d time.Duration) string {
-	d = d.Round(time.Second)
-	switch {
-	case d >= time.Hour:
-		return fmt.Sprintf("%dh%dm", int(d.Hours()), int(d.Minutes())%60)
-	case d >= time.Minute:
-		return fmt.Sprintf("%dm%ds", int(d.Minutes()), int(d.Seconds())%60)
-	default:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	}
 }

@@ -155,18 +155,3 @@ func TestTrackerRateAndETA(t *testing.T) {
 		t.Errorf("rate %q a minute after the last step, want 1.0/min", s.Progress.Rate)
 	}
 }
-
-func TestFormatting(t *testing.T) {
-	rates := map[float64]string{25: "25/s", 2.5: "2.5/s", 0.2: "12.0/min", 1.0 / 1200: "3.0/h"}
-	for perSecond, want := range rates {
-		if got := formatRate(perSecond); got != want {
-			t.Errorf("formatRate(%g) = %q, want %q", perSecond, got, want)
-		}
-	}
-	durations := map[time.Duration]string{45 * time.Second: "45s", 80 * time.Second: "1m20s", 2*time.Hour + 5*time.Minute + 10*time.Second: "2h5m"}
-	for d, want := range durations {
-		if got := formatRemaining(d); got != want {
-			t.Errorf("formatRemaining(%v) = %q, want %q", d, got, want)
-		}
-	}
-}
