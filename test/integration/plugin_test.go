@@ -26,30 +26,10 @@ import (
 	testutil "github.com/longtask-dev/longtask/internal/testing"
 )
 
-var (
-	buildPluginOnce sync.Once
-	pluginBinary    string
-	buildPluginErr  error
-)
-
-// buildPlugin builds cmd/kubectl-longtask once per test run: the tests run the binary a user installs.
+// buildPlugin builds cmd/kubectl-longtask once per run: the tests run the binary a user installs.
 func buildPlugin(t *testing.T) string {
 	t.Helper()
-	buildPluginOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "kubectl-longtask-")
-		if err != nil {
-			buildPluginErr = err
-			return
-		}
-		pluginBinary = filepath.Join(dir, "kubectl-longtask")
-		if out, err := exec.Command("go", "build", "-o", pluginBinary, "../../cmd/kubectl-longtask").CombinedOutput(); err != nil {
-			buildPluginErr = errors.New(string(out))
-		}
-	})
-	if buildPluginErr != nil {
-		t.Fatalf("building the plugin: %v", buildPluginErr)
-	}
-	return pluginBinary
+	return buildBinary(t, "kubectl-longtask", "../../cmd/kubectl-longtask")
 }
 
 // plugin is `kubectl longtask args...` as the admin of the test API server, with KUBECONFIG set as a user's

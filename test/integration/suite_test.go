@@ -7,8 +7,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -192,6 +194,30 @@ func startManager(ctx context.Context, config *rest.Config) error {
 		}
 	}()
 	return nil
+}
+
+// binaries are the commands the tests build once per run, by package, to run them as users and pods do.
+var binaries sync.Map
+
+// buildBinary builds the command of pkg, named name, once per test run, and returns its path.
+func buildBinary(t *testing.T, name, pkg string) string {
+	t.Helper()
+	build, _ := binaries.LoadOrStore(pkg, sync.OnceValues(func() (string, error) {
+		dir, err := os.MkdirTemp("", name+"-")
+		if err != nil {
+			return "", err
+		}
+		path := filepath.Join(dir, name)
+		if out, err := exec.Command("go", "build", "-o", path, pkg).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("%w: %s", err, out)
+		}
+		return path, nil
+	}))
+	path, err := build.(func() (string, error))()
+	if err != nil {
+		t.Fatalf("building %s: %v", pkg, err)
+	}
+	return path
 }
 
 // newNamespace creates a namespace of the test's own.

@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,34 +18,6 @@ import (
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
 )
-
-var (
-	buildWorkerOnce sync.Once
-	workerBinary    string
-	buildWorkerErr  error
-)
-
-// buildWorker builds cmd/worker once per test run.
-func buildWorker(t *testing.T) string {
-	t.Helper()
-	buildWorkerOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "longtask-worker-")
-		if err != nil {
-			buildWorkerErr = err
-			return
-		}
-		workerBinary = filepath.Join(dir, longtaskv1.WorkerBinary)
-		out, err := exec.Command("go", "build", "-o", workerBinary, "../../cmd/worker").CombinedOutput()
-		if err != nil {
-			buildWorkerErr = err
-			t.Logf("go build: %s", out)
-		}
-	})
-	if buildWorkerErr != nil {
-		t.Fatalf("building the worker: %v", buildWorkerErr)
-	}
-	return workerBinary
-}
 
 // runTaskContainer does what the kubelet would do with the Job's pod: the init container installs the
 // worker into the emptyDir, then the task container's command runs with the container's environment.
@@ -75,14 +46,14 @@ func taskContainerCommand(t *testing.T, job *batchv1.Job) *exec.Cmd {
 	for i := range installArgs {
 		installArgs[i] = inPod(installArgs[i])
 	}
-	if out, err := exec.Command(buildWorker(t), installArgs...).CombinedOutput(); err != nil {
+	if out, err := exec.Command(buildBinary(t, longtaskv1.WorkerBinary, "../../cmd/worker"), installArgs...).CombinedOutput(); err != nil {
 		t.Fatalf("the install-worker container failed: %v\n%s", err, out)
 	}
 
 	task := spec.Containers[0]
 	cmd := exec.Command(inPod(task.Command[0]), append(task.Command[1:], task.Args...)...)
 	// The worker image has longtask-worker on its PATH; the test's copy stands in for it.
-	cmd.Env = []string{"PATH=" + filepath.Dir(buildWorker(t)) + ":" + os.Getenv("PATH"), "KUBECONFIG=" + kubeconfig}
+	cmd.Env = []string{"PATH=" + filepath.Dir(buildBinary(t, longtaskv1.WorkerBinary, "../../cmd/worker")) + ":" + os.Getenv("PATH"), "KUBECONFIG=" + kubeconfig}
 	for _, env := range task.Env {
 		if env.ValueFrom != nil {
 			t.Fatalf("env %s comes from %v, which this test cannot resolve", env.Name, env.ValueFrom)
