@@ -57,6 +57,9 @@ const (
 	WorkerFieldOwner = "longtask-worker"
 	// ControllerFieldOwner is the field manager of the controller's writes.
 	ControllerFieldOwner = "longtask-controller"
+	// UIFieldOwner is the field manager of what the UI writes: tasks started and cancelled from its pages,
+	// and its session key's Secret.
+	UIFieldOwner = "longtask-ui"
 
 	// MaxMessageBytes caps status.progress.message.
 	MaxMessageBytes = 1024

@@ -3,10 +3,13 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
+	"fmt"
 	"net"
 	"os"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -27,9 +30,13 @@ import (
 // +kubebuilder:rbac:groups=longtask.dev,resources=longtasks;longtasktemplates,verbs=get;list;watch
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
+// The session key's Secret (--session-secret), in the UI's own namespace: it reads only that one, and
+// creates it on its first start (create cannot be limited to a name).
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get,resourceNames=longtask-ui-session,namespace=longtask-system
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=create,namespace=longtask-system
 
 func main() {
-	var address, probeAddress, namespace, auth, certFile, keyFile string
+	var address, probeAddress, namespace, auth, certFile, keyFile, sessionSecret string
 	var readOnly, push bool
 	flag.StringVar(&address, "bind-address", ":8090", "Address the UI is served on.")
 	flag.StringVar(&probeAddress, "health-probe-bind-address", ":8091", "Address the health probes bind to.")
@@ -37,6 +44,7 @@ func main() {
 	flag.StringVar(&auth, "auth", "", "How viewers sign in: token (a Kubernetes bearer token, checked with TokenReview; RBAC decides what they see and do) or none (anyone who reaches the UI acts as the UI). Default: none when --bind-address is loopback, else token.")
 	flag.StringVar(&certFile, "tls-cert-file", "", "Serve HTTPS with this certificate (and --tls-private-key-file).")
 	flag.StringVar(&keyFile, "tls-private-key-file", "", "The key of --tls-cert-file.")
+	flag.StringVar(&sessionSecret, "session-secret", "", "Keep the key that seals sign-in cookies in this Secret, [NAMESPACE/]NAME (the namespace defaults to $POD_NAMESPACE), created when missing: viewers stay signed in, and followed pages reconnect, when the UI restarts or runs several replicas. Empty: a new key at each start.")
 	flag.BoolVar(&readOnly, "read-only", false, "Hide the forms that start and cancel tasks, and refuse them.")
 	flag.BoolVar(&push, "push", true, "Push progress to pages with server-sent events; false for proxies that break them (pages poll).")
 	opts := zap.Options{}
@@ -75,10 +83,14 @@ func main() {
 	}
 	ctx := ctrl.SetupSignalHandler()
 	kube, err := kubernetes.NewForConfig(config)
+	var sessionKey []byte
+	if err == nil && sessionSecret != "" {
+		sessionKey, err = readSessionKey(ctx, kube, sessionSecret)
+	}
 	var server *ui.Server
 	if err == nil {
 		server, err = ui.NewServer(mgr.GetCache(), ui.Options{Namespace: namespace, ReadOnly: readOnly,
-			Auth: ui.AuthMode(auth), Client: mgr.GetClient(), Kube: kube, Config: config})
+			Auth: ui.AuthMode(auth), Client: mgr.GetClient(), Kube: kube, Config: config, SessionKey: sessionKey})
 	}
 	var listener net.Listener
 	if err == nil {
@@ -113,4 +125,17 @@ func listen(address, certFile, keyFile string) (net.Listener, error) {
 		return nil, err
 	}
 	return tls.NewListener(listener, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+}
+
+// readSessionKey reads --session-secret's key, [NAMESPACE/]NAME, in $POD_NAMESPACE when no namespace is
+// given.
+func readSessionKey(ctx context.Context, kube kubernetes.Interface, secret string) ([]byte, error) {
+	namespace, name, found := strings.Cut(secret, "/")
+	if !found {
+		namespace, name = os.Getenv("POD_NAMESPACE"), secret
+	}
+	if namespace == "" || name == "" {
+		return nil, fmt.Errorf("--session-secret=%q: give NAMESPACE/NAME, or NAME with POD_NAMESPACE set", secret)
+	}
+	return ui.SessionKey(ctx, kube, namespace, name)
 }

@@ -62,8 +62,8 @@ type auth struct {
 	mode AuthMode
 	// reviews asks TokenReview and SubjectAccessReview, as the UI.
 	reviews kubernetes.Interface
-	// key seals session cookies and signs CSRF tokens. It is made when the UI starts, so a restart signs
-	// everyone out.
+	// key seals session cookies and signs CSRF tokens: Options.SessionKey, or, without one, a key made
+	// when the UI starts, so that a restart signs everyone out.
 	key  []byte
 	aead cipher.AEAD
 	// tokens and access keep the answers of TokenReview and SubjectAccessReview for reviewTTL.
@@ -71,16 +71,18 @@ type auth struct {
 	access *cache.LRUExpireCache
 }
 
-func newAuth(mode AuthMode, reviews kubernetes.Interface) (*auth, error) {
+func newAuth(mode AuthMode, reviews kubernetes.Interface, key []byte) (*auth, error) {
 	if mode != AuthNone && mode != AuthToken {
 		return nil, fmt.Errorf("--auth=%q: must be none or token", mode)
 	}
 	if mode == AuthToken && reviews == nil {
 		return nil, errors.New("--auth=token needs a client for TokenReview and SubjectAccessReview")
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
+	if key == nil {
+		key = make([]byte, sessionKeySize)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {

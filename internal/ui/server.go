@@ -47,6 +47,9 @@ type Options struct {
 	Kube   kubernetes.Interface
 	// Config is copied without its credentials to act with a viewer's token; needed with AuthToken.
 	Config *rest.Config
+	// SessionKey seals session cookies and signs CSRF tokens (SessionKey reads it from a Secret); without
+	// one the UI makes its own when it starts, and a restart signs every viewer out.
+	SessionKey []byte
 }
 
 // Server serves the UI from a cached view of the LongTasks and LongTaskTemplates.
@@ -72,7 +75,7 @@ func NewServer(reader client.Reader, opts Options) (*Server, error) {
 	if opts.Auth == AuthToken && opts.Config == nil {
 		return nil, errors.New("--auth=token needs the API server's address to act with viewers' tokens")
 	}
-	a, err := newAuth(opts.Auth, opts.Kube)
+	a, err := newAuth(opts.Auth, opts.Kube, opts.SessionKey)
 	if err != nil {
 		return nil, err
 	}

@@ -142,7 +142,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, v viewer) {
 	}
 	c, _, err := s.actAs(v)
 	if err == nil {
-		err = c.Create(r.Context(), task, client.FieldOwner("longtask-ui"))
+		err = c.Create(r.Context(), task, client.FieldOwner(longtaskv1.UIFieldOwner))
 	}
 	if err != nil {
 		form.explain(err)

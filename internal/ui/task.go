@@ -217,7 +217,7 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, v viewer) {
 	task := &longtaskv1.LongTask{}
 	task.Namespace, task.Name = key.Namespace, key.Name
 	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancel":true}}`))
-	if err := c.Patch(r.Context(), task, patch, client.FieldOwner("longtask-ui")); err != nil {
+	if err := c.Patch(r.Context(), task, patch, client.FieldOwner(longtaskv1.UIFieldOwner)); err != nil {
 		http.Error(w, fmt.Sprintf("cancelling %s: %v", key, err), statusOf(err))
 		return
 	}

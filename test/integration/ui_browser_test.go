@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -34,28 +32,7 @@ var (
 // browser starts one headless Chromium for all the UI tests and returns a new tab in it.
 func browser(t *testing.T) context.Context {
 	t.Helper()
-	browserOnce.Do(func() {
-		path, err := exec.LookPath("chromium")
-		if err != nil {
-			browserErr = fmt.Errorf("the UI tests need Chromium (make test installs it: apt-get install -y chromium): %w", err)
-			return
-		}
-		dir, err := os.MkdirTemp("", "longtask-chromium-")
-		if err != nil {
-			browserErr = err
-			return
-		}
-		allocator, _ := chromedp.NewExecAllocator(context.Background(),
-			chromedp.ExecPath(path), chromedp.UserDataDir(dir),
-			chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
-			chromedp.Flag("disable-sync", true),
-		)
-		browserContext, _ = chromedp.NewContext(allocator)
-		// Start the browser now, with no timeout: a timeout on the first run would stop the whole browser.
-		browserErr = chromedp.Do(browserContext)
-	})
+	browserOnce.Do(func() { browserContext, browserErr = testutil.StartBrowser() })
 	if browserErr != nil {
 		t.Fatal(browserErr)
 	}

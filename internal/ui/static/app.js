@@ -39,6 +39,11 @@
       const tick = async () => {
         try {
           const response = await fetch(url + separator + "part=" + part, { cache: "no-store" });
+          if (response.status === 401) {
+            // The sign-in ended (it lasts 8 hours, or the token was revoked): asking again will not help.
+            say("signed out: reload the page to sign in again");
+            return;
+          }
           if (response.ok && swap(await response.text())) {
             say("finished");
             return;
