@@ -7,6 +7,16 @@
 //
 //	localcluster up --state-dir DIR --k8s-bin DIR --images DIR [--deploy DIR]... [--helm RELEASE=CHART]...
 //	    [--helm-bin FILE] [--set KEY=VALUE]... [--apply FILE]... [--forward PORT=NAMESPACE/SERVICE:PORT]... [--say LINE]...
+//
+// While it runs, `localcluster fault` stops and starts parts of it from another process, for tests of
+// what the operator does when they fail:
+//
+//	localcluster fault --state-dir DIR stop|start|restart kube-apiserver|etcd|node
+//
+// stop kube-apiserver or etcd sends SIGTERM, then SIGKILL after 5s; stop node kills every process of the
+// node at once, as a power loss would, keeping the Node and its pods in the API server. start runs it
+// again as the cluster first did, and returns when it is ready: etcd healthy, the API server ready, the
+// Node Ready. restart is stop, then start. The cluster keeps running meanwhile.
 package main
 
 import (
@@ -25,7 +35,10 @@ import (
 	"github.com/longtask-dev/longtask/internal/localcluster"
 )
 
-const usage = "usage: localcluster up --state-dir DIR --k8s-bin DIR --images DIR [--deploy DIR]... [--helm RELEASE=CHART]... [--helm-bin FILE] [--set KEY=VALUE]... [--apply FILE]... [--forward PORT=NAMESPACE/SERVICE:PORT]... [--say LINE]..."
+const usage = `usage: localcluster up --state-dir DIR --k8s-bin DIR --images DIR [--deploy DIR]... [--helm RELEASE=CHART]... [--helm-bin FILE] [--set KEY=VALUE]... [--apply FILE]... [--forward PORT=NAMESPACE/SERVICE:PORT]... [--say LINE]...
+       localcluster fault --state-dir DIR stop|start|restart kube-apiserver|etcd|node
+           stop: kube-apiserver and etcd get SIGTERM, then SIGKILL after 5s; the node loses power (all its processes killed)
+           start: runs it again and returns when it is ready (etcd healthy, API server ready, Node Ready)`
 
 // helmNamespace is where --helm installs charts: the namespace config/ deploys into, labelled as it does.
 const helmNamespace = "longtask-system"
@@ -51,9 +64,23 @@ type forward struct {
 }
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] != "up" {
+	if len(os.Args) < 2 || (os.Args[1] != "up" && os.Args[1] != "fault") {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if os.Args[1] == "fault" {
+		cmd, err := parseFault(os.Args[2:])
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "localcluster fault: %v\n%s\n", err, usage)
+			os.Exit(2)
+		}
+		if err := runFault(ctx, cmd, os.Stdout); err != nil {
+			fmt.Fprintf(os.Stderr, "localcluster fault: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	var opts options
 	fs := flag.NewFlagSet("up", flag.ExitOnError)
@@ -80,8 +107,6 @@ func main() {
 	})
 	_ = fs.Parse(os.Args[2:])
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	if err := up(ctx, opts); err != nil {
 		fmt.Fprintf(os.Stderr, "localcluster: %v\n", err)
 		os.Exit(1)
@@ -113,6 +138,12 @@ func up(ctx context.Context, opts options) error {
 		fmt.Fprintln(os.Stderr, "localcluster: stopping")
 		cluster.Stop()
 	}()
+	// Closed before the cluster stops (defers run last first), which cancels a fault in progress.
+	stopControl, err := cluster.ServeControl(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopControl()
 	stateDir := cluster.StateDir()
 
 	kubectl := func(args ...string) error {

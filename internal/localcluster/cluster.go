@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -40,7 +41,9 @@ type Options struct {
 
 // Cluster is a running local cluster: a control plane on loopback, a registry, and one node.
 type Cluster struct {
-	opts    Options
+	opts Options
+	// mu serializes faults with each other and with Stop: they all change procs.
+	mu      sync.Mutex
 	certs   certs
 	ports   ports
 	network network
@@ -179,11 +182,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	if err := c.writeNodeConfig(); err != nil {
 		return err
 	}
-	client, err := c.client()
-	if err != nil {
-		return err
-	}
-	return c.startNode(ctx, client)
+	return c.startNode(ctx)
 }
 
 // Kubeconfig is the path of an admin kubeconfig for the cluster.
@@ -217,6 +216,8 @@ func (c *Cluster) LogFile(component string) string {
 // Stop stops the node, cleaning up after it, then the control plane in the reverse order of its start
 // (SIGTERM, then SIGKILL after 10s), then the registry.
 func (c *Cluster) Stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err := c.stopNode(); err != nil {
 		c.logf("%v", err)
 	}
@@ -252,6 +253,17 @@ func (p *component) stop(grace time.Duration) {
 
 // startProcess starts argv as the component name, its output going to the component's log file.
 func (c *Cluster) startProcess(name string, argv []string) (*exec.Cmd, error) {
+	p, err := c.spawn(name, argv)
+	if err != nil {
+		return nil, err
+	}
+	c.procs = append(c.procs, p)
+	return p.cmd, nil
+}
+
+// spawn starts argv as the component name and watches it: if it exits without being stopped, Failed
+// says so.
+func (c *Cluster) spawn(name string, argv []string) (*component, error) {
 	logFile, err := os.OpenFile(c.LogFile(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
@@ -276,8 +288,7 @@ func (c *Cluster) startProcess(name string, argv []string) (*exec.Cmd, error) {
 			}
 		}
 	}()
-	c.procs = append(c.procs, p)
-	return cmd, nil
+	return p, nil
 }
 
 func (c *Cluster) etcdArgs() []string {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -218,7 +219,17 @@ conntrack:
 
 // startNode starts containerd, the kubelet and kube-proxy in the node's namespace and cgroup tree, and
 // waits until the node is Ready.
-func (c *Cluster) startNode(ctx context.Context, client kubernetes.Interface) error {
+func (c *Cluster) startNode(ctx context.Context) error {
+	client, err := c.client()
+	if err != nil {
+		return err
+	}
+	// The Node may still say Ready from before a stop (the control plane takes some 40s to notice that a
+	// node is gone, and a stopped cluster never does): only a heartbeat newer than its last one counts.
+	stale, err := readyHeartbeat(ctx, client)
+	if err != nil {
+		return err
+	}
 	nsenter := []string{"nsenter", "--net=" + c.network.NSPath(), "--"}
 	cfg := c.node.config()
 	steps := []struct {
@@ -247,18 +258,39 @@ func (c *Cluster) startNode(ctx context.Context, client kubernetes.Interface) er
 			}
 		}
 	}
+	return c.waitNodeReady(ctx, client, stale)
+}
+
+// waitNodeReady waits until the kubelet says the node is Ready, in a heartbeat newer than after.
+func (c *Cluster) waitNodeReady(ctx context.Context, client kubernetes.Interface, after time.Time) error {
 	return waitFor(ctx, 120*time.Second, func(ctx context.Context) error {
-		node, err := client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+		heartbeat, err := readyHeartbeat(ctx, client)
 		if err != nil {
 			return err
 		}
-		for _, cond := range node.Status.Conditions {
-			if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
-				return nil
-			}
+		if !heartbeat.After(after) {
+			return fmt.Errorf("node %s is not Ready (see %s)", NodeName, c.LogFile("kubelet"))
 		}
-		return fmt.Errorf("node %s is not Ready (see %s)", NodeName, c.LogFile("kubelet"))
+		return nil
 	})
+}
+
+// readyHeartbeat is when the kubelet last said the node is Ready (to the second), or zero if the Node
+// is not Ready or does not exist.
+func readyHeartbeat(ctx context.Context, client kubernetes.Interface) (time.Time, error) {
+	node, err := client.CoreV1().Nodes().Get(ctx, NodeName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, cond := range node.Status.Conditions {
+		if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+			return cond.LastHeartbeatTime.Time, nil
+		}
+	}
+	return time.Time{}, nil
 }
 
 func (c *Cluster) containerdReady(context.Context) error {
