@@ -10,6 +10,7 @@ const (
 	ReasonCompleted    = "Completed"
 	ReasonTaskFailed   = "TaskFailed"
 	ReasonOOMKilled    = "OOMKilled"
+	ReasonPodLost      = "PodLost"
 	ReasonCancelling   = "Cancelling"
 	ReasonCancelled    = "Cancelled"
 	ReasonExpired      = "Expired"

@@ -51,7 +51,7 @@ const otherReason = "Other"
 // its pod's termination message, where the task's program could write too) and the Job controller's.
 // Anything else is counted as otherReason.
 var failureReasons = sets.New(
-	ReasonTaskFailed, ReasonOOMKilled, ReasonProgressDeadlineExceeded, ReasonInvalidParameters,
+	ReasonTaskFailed, ReasonOOMKilled, ReasonPodLost, ReasonProgressDeadlineExceeded, ReasonInvalidParameters,
 	longtaskv1.TerminationReasonExited, longtaskv1.TerminationReasonKilled, longtaskv1.TerminationReasonOOMKilled,
 	longtaskv1.TerminationReasonCommandNotFound, longtaskv1.TerminationReasonCommandNotRunnable,
 	batchv1.JobReasonDeadlineExceeded, batchv1.JobReasonPodFailurePolicy, batchv1.JobReasonBackoffLimitExceeded,

@@ -185,6 +185,12 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 	case terminated.Reason == "OOMKilled":
 		f.Reason = ReasonOOMKilled
 		f.Message = fmt.Sprintf("The task ran out of memory and was killed (exit code %d)", terminated.ExitCode)
+	case lostWithItsNode(terminated) && !fromWorker:
+		f.Reason = ReasonPodLost
+		f.Message = "The task's pod was lost while it ran: its node stopped or restarted, and nothing knows how the task ended"
+		if attempts > 1 {
+			f.Message += fmt.Sprintf(" (its last attempt of %d)", attempts)
+		}
 	case fromWorker && worker.Reason != longtaskv1.TerminationReasonExited:
 		f.Reason, f.Message = worker.Reason, capitalize(worker.Message)
 	default:
@@ -194,6 +200,14 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 		}
 	}
 	return f
+}
+
+// lostWithItsNode reports whether the kubelet found the task's container gone without an exit status of
+// its own: after its node lost power or restarted, containerd reports such a container "Unknown", and the
+// kubelet says "ContainerStatusUnknown" when it cannot find it at all. No worker wrote a termination
+// message, and the exit code (255 or 137) is the runtime's, not the program's.
+func lostWithItsNode(terminated *corev1.ContainerStateTerminated) bool {
+	return terminated.Reason == "Unknown" || terminated.Reason == "ContainerStatusUnknown"
 }
 
 func capitalize(s string) string {

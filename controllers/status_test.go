@@ -193,6 +193,28 @@ func TestComputeStatus(t *testing.T) {
 				},
 			},
 		},
+		"pod lost with its node": {
+			// After a power loss, containerd reports the container's state Unknown with exit code 255.
+			task: testutil.MakeLongTask("resize", "photos").Obj(),
+			job:  job().Started(started).Failed(now, "BackoffLimitExceeded", "Job has reached the specified backoff limit", 1).Obj(),
+			pods: []corev1.Pod{*testutil.TerminatedPod("resize-a", "photos", "resize", 255, "Unknown", "", now)},
+			want: longtaskv1.LongTaskStatus{
+				Phase:          longtaskv1.PhaseFailed,
+				JobName:        "resize",
+				Attempts:       1,
+				StartTime:      at(started),
+				CompletionTime: at(now),
+				Failure: &longtaskv1.Failure{
+					Reason:   ReasonPodLost,
+					Message:  "The task's pod was lost while it ran: its node stopped or restarted, and nothing knows how the task ended",
+					ExitCode: ptr.To[int32](255),
+				},
+				Conditions: []metav1.Condition{
+					cond("Running", "False", ReasonPodLost),
+					cond("Failed", "True", ReasonPodLost),
+				},
+			},
+		},
 		"cancel requested, pod still stopping": {
 			task: testutil.MakeLongTask("resize", "photos").Cancel().Phase(longtaskv1.PhaseRunning).Obj(),
 			job:  job().Suspend().Started(started).Ready().Obj(),
