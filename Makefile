@@ -72,6 +72,11 @@ test: manifests generate vet controlplane chromium terminal helm kustomize ## Ru
 test-e2e: images controlplane localcluster node-packages helm ## Run the end-to-end tests through a local cluster with a real node (as root).
 	HELM="$(HELM)" go test -tags e2e ./test/e2e/ -count=1 -v -timeout 25m
 
+.PHONY: test-faults
+test-faults: images controlplane localcluster node-packages helm chromium ## Inject faults (manager, leader, API server, etcd, node, Job, UI) into 50 running tasks on the local cluster, and write what was lost to FAULTS_REPORT (as root; about 15 minutes).
+	HELM="$(HELM)" FAULTS_REPORT="$(abspath $(or $(FAULTS_REPORT),$(LOCALBIN)/faults.md))" \
+		go test -tags e2e,faults ./test/e2e/ -run '^TestFaults$$' -count=1 -v -timeout 45m
+
 .PHONY: dev
 dev: images controlplane localcluster node-packages ## Start a local cluster with the operator, a sample task and sample templates; Ctrl-C stops it (as root).
 	$(LOCALBIN)/localcluster up --state-dir $(LOCALBIN)/dev --k8s-bin $(KUBEBUILDER_ASSETS) --images $(IMAGES) \
@@ -92,11 +97,13 @@ fuzz: ## Fuzz the progress protocol parser for FUZZTIME (default 1m); keep new i
 	go test ./pkg/progress -run '^$$' -fuzz FuzzParse -fuzztime $(or $(FUZZTIME),1m)
 
 .PHONY: bench
-bench: build controlplane kwok ## Run the benchmarks and write docs/benchmarks.md (BENCH_SCALE tasks, default 1000; BENCH_ONLY=startup,live,latency).
+bench: build controlplane kwok ## Run the benchmarks and write docs/benchmarks.md (BENCH_SCALE tasks, default 1000; BENCH_ONLY=startup,live,latency,faults), then the fault suite into docs/faults.md.
 	go test ./controllers/... ./internal/... ./pkg/... -run '^$$' -bench . -benchmem | tee $(LOCALBIN)/bench-micro.txt
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" go run ./hack/bench --manager $(LOCALBIN)/manager --ui $(LOCALBIN)/ui \
 		--worker $(LOCALBIN)/longtask-worker --kwok $(KWOK) --profiles $(LOCALBIN)/bench --only "$(BENCH_ONLY)" \
 		--micro $(LOCALBIN)/bench-micro.txt --out docs/benchmarks.md --n $(or $(BENCH_SCALE),1000)
+	@# The fault suite needs the local cluster (root) and about 15 minutes: more than make test's budget.
+	if [ -z "$(BENCH_ONLY)" ] || echo "$(BENCH_ONLY)" | grep -q faults; then $(MAKE) test-faults FAULTS_REPORT=docs/faults.md; fi
 
 ##@ Build
 
