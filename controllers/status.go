@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/text"
 )
 
 // observed is what the controller saw of the world in one pass.
@@ -176,9 +177,9 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 	var worker longtaskv1.TerminationMessage
 	fromWorker := json.Unmarshal([]byte(terminated.Message), &worker) == nil && worker.Reason != ""
 	if fromWorker {
-		f.Output = tail(worker.Output, longtaskv1.MaxOutputBytes)
+		f.Output = text.Cut(worker.Output, longtaskv1.MaxOutputBytes, text.End)
 	} else {
-		f.Output = tail(terminated.Message, longtaskv1.MaxOutputBytes)
+		f.Output = text.Cut(terminated.Message, longtaskv1.MaxOutputBytes, text.End)
 	}
 	switch {
 	case jobReason:
@@ -233,19 +234,6 @@ func lastTermination(pods []corev1.Pod) *corev1.ContainerStateTerminated {
 	}
 	sort.SliceStable(found, func(i, j int) bool { return found[i].FinishedAt.Before(&found[j].FinishedAt) })
 	return found[len(found)-1]
-}
-
-// tail keeps the last max bytes of s, cut at a line start where it can be.
-func tail(s string, max int) string {
-	s = strings.TrimRight(s, "\n")
-	if len(s) <= max {
-		return s
-	}
-	s = s[len(s)-max:]
-	if i := strings.IndexByte(s, '\n'); i >= 0 && i < len(s)-1 {
-		s = s[i+1:]
-	}
-	return strings.ToValidUTF8(s, "")
 }
 
 // finish puts the task in a final phase, finished at the given time.

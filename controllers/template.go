@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -12,6 +11,7 @@ import (
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/internal/tasktemplate"
+	"github.com/longtask-dev/longtask/internal/text"
 )
 
 // A LongTask with a templateRef runs what its template says, resolved once, before its Job is created, into
@@ -92,7 +92,7 @@ func (r *LongTaskReconciler) waitForTemplate(ctx context.Context, task *longtask
 // before it ran; the Event comes with the phase change.
 func (r *LongTaskReconciler) failInvalidParameters(ctx context.Context, task *longtaskv1.LongTask, resolveErr error) error {
 	now := r.Clock.Now()
-	message := cut(fmt.Sprintf("LongTaskTemplate %s: %v", task.Spec.TemplateRef.Name, resolveErr), maxConditionMessageBytes)
+	message := text.Cut(fmt.Sprintf("LongTaskTemplate %s: %v", task.Spec.TemplateRef.Name, resolveErr), maxConditionMessageBytes, text.Start)
 	status := computeStatus(task, observed{now: now})
 	status.Failure = &longtaskv1.Failure{Reason: ReasonInvalidParameters, Message: message}
 	finish(&status, longtaskv1.PhaseFailed, ReasonInvalidParameters, message, now)
@@ -112,12 +112,4 @@ func (r *LongTaskReconciler) tasksWaitingFor(ctx context.Context, template clien
 		requests = append(requests, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&task)})
 	}
 	return requests
-}
-
-// cut keeps the first max bytes of s, at a character boundary.
-func cut(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	return strings.ToValidUTF8(s[:max], "")
 }
