@@ -159,7 +159,8 @@ func completeProgress(status *longtaskv1.LongTaskStatus, now time.Time) {
 
 // failure says why the Job failed: from its Failed condition, and from the task container of its last
 // failed pod, whose termination message the worker wrote (or, if it could not, the kubelet filled with the
-// last lines of output).
+// last lines of output). The message of a TaskFailed or OOMKilled failure with an exit code states that
+// code, so that readers of the typed fields (the UI) need not repeat it.
 func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Failure {
 	f := &longtaskv1.Failure{Reason: ReasonTaskFailed, Message: "The task failed"}
 	cond := findJobCondition(job, batchv1.JobFailed)
@@ -183,7 +184,8 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 	}
 	switch {
 	case jobReason:
-	case terminated.Reason == "OOMKilled":
+	case terminated.Reason == "OOMKilled" || (fromWorker && worker.Reason == longtaskv1.TerminationReasonOOMKilled):
+		// The kubelet says so when the worker itself was killed; the worker says so when only its program was.
 		f.Reason = ReasonOOMKilled
 		f.Message = fmt.Sprintf("The task ran out of memory and was killed (exit code %d)", terminated.ExitCode)
 	case lostWithItsNode(terminated) && !fromWorker:

@@ -193,6 +193,27 @@ func TestComputeStatus(t *testing.T) {
 				},
 			},
 		},
+		"killed for memory, as the worker said": {
+			// The worker outlived its program, so the kubelet saw an ordinary exit.
+			task: testutil.MakeLongTask("resize", "photos").Obj(),
+			job:  job().Started(started).Failed(now, "BackoffLimitExceeded", "Job has reached the specified backoff limit", 1).Obj(),
+			pods: []corev1.Pod{*testutil.TerminatedPod("resize-a", "photos", "resize", 137, "Error",
+				`{"reason":"OOMKilled","message":"the program was killed because it ran out of memory (OOM)"}`, now)},
+			want: longtaskv1.LongTaskStatus{
+				Phase:          longtaskv1.PhaseFailed,
+				JobName:        "resize",
+				Attempts:       1,
+				StartTime:      at(started),
+				CompletionTime: at(now),
+				Failure: &longtaskv1.Failure{
+					Reason: ReasonOOMKilled, Message: "The task ran out of memory and was killed (exit code 137)", ExitCode: ptr.To[int32](137),
+				},
+				Conditions: []metav1.Condition{
+					cond("Running", "False", ReasonOOMKilled),
+					cond("Failed", "True", ReasonOOMKilled),
+				},
+			},
+		},
 		"pod lost with its node": {
 			// After a power loss, containerd reports the container's state Unknown with exit code 255.
 			task: testutil.MakeLongTask("resize", "photos").Obj(),
