@@ -2,7 +2,6 @@ package ui
 
 import (
 	"strconv"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/duration"
@@ -74,12 +73,16 @@ func newTaskView(task *longtaskv1.LongTask, now time.Time) taskView {
 		}
 		v.Duration = end.Sub(start.Time).Round(time.Second).String()
 	}
-	if f := v.Failure; f != nil && f.ExitCode != nil {
-		if code := strconv.Itoa(int(*f.ExitCode)); !strings.Contains(f.Message, "code "+code) {
-			v.ExitNote = " (exit code " + code + ")"
-		}
+	if f := v.Failure; f != nil && f.ExitCode != nil && !messageStatesExitCode(f.Reason) {
+		v.ExitNote = " (exit code " + strconv.Itoa(int(*f.ExitCode)) + ")"
 	}
 	return v
+}
+
+// messageStatesExitCode reports whether the controller words the message of a failure with that reason
+// and an exit code so that it states the code: a program that exited, or ran out of memory.
+func messageStatesExitCode(reason string) bool {
+	return reason == longtaskv1.TerminationReasonExited || reason == longtaskv1.TerminationReasonOOMKilled
 }
 
 // age is how long ago something happened, as kubectl says it: "5m", "2d".
