@@ -41,8 +41,12 @@ type Publisher struct {
 	write WriteFunc
 	// OnError is told about failed writes, which are retried with backoff.
 	OnError func(error)
-	// Finish, when set, completes each snapshot taken to be written, with the time it is taken: work that
-	// is needed once per write rather than once per report.
+	// BeforeWrite, when set, completes each snapshot taken to be written, with the time it is taken: work
+	// that is needed once per write rather than once per report (Tracker.Derive).
+	BeforeWrite func(*Snapshot, time.Time)
+	// Finish is BeforeWrite's old name, used when BeforeWrite is nil.
+	//
+	// Deprecated: use BeforeWrite. Kept only until hack/bench/live.go, outside this change, moves to it.
 	Finish func(*Snapshot, time.Time)
 
 	mu       sync.Mutex
@@ -98,7 +102,9 @@ func (p *Publisher) snapshot() (Snapshot, uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	snap := p.latest.DeepCopy()
-	if p.Finish != nil {
+	if p.BeforeWrite != nil {
+		p.BeforeWrite(&snap, time.Now())
+	} else if p.Finish != nil {
 		p.Finish(&snap, time.Now())
 	}
 	return snap, p.version

@@ -20,7 +20,7 @@ import (
 func newTestRunner(out io.Writer, total int64) *Runner {
 	tracker := &Tracker{Total: total, Attempt: 1}
 	publisher := NewPublisher(time.Second, nil)
-	publisher.Finish = tracker.Finish
+	publisher.BeforeWrite = tracker.Derive
 	return &Runner{Stdout: out, Stderr: out, Publisher: publisher, Tracker: tracker}
 }
 

@@ -98,7 +98,7 @@ func RunTask(args []string, cfg Config, inTask bool, stdout, stderr io.Writer) i
 	publisher := NewPublisher(cfg.ProgressInterval, func(context.Context, Snapshot) error { return nil })
 	publisher.OnError = func(err error) { logf("writing progress: %v (will retry)", err) }
 	tracker := &Tracker{Total: cfg.Total, Attempt: 1}
-	publisher.Finish = tracker.Finish
+	publisher.BeforeWrite = tracker.Derive
 	var checkpoint string
 	if inTask {
 		c, err := newClient()

@@ -82,7 +82,7 @@ func (t *Tracker) applyProgress(s *Snapshot, line progress.Line, now time.Time) 
 	}
 
 	// Reports can come thousands of times a second, so this only records them, in place; what is derived
-	// from them for viewers is worked out once per write, in Finish.
+	// from them for viewers is worked out once per write, in Derive.
 	p := s.Progress
 	if p == nil {
 		p = &longtaskv1.Progress{}
@@ -97,9 +97,10 @@ func (t *Tracker) applyProgress(s *Snapshot, line progress.Line, now time.Time) 
 	t.rate.observe(now, line.Current, total)
 }
 
-// Finish works out what viewers see from the reports in the snapshot: percent, summary, and the rate and
-// ETA as of now. The publisher calls it on each snapshot it writes, not on each report.
-func (t *Tracker) Finish(s *Snapshot, now time.Time) {
+// Derive works out what viewers see from the reports in the snapshot: percent, summary, and the rate and
+// ETA as of now. The publisher calls it on each snapshot it writes (Publisher.BeforeWrite), not on each
+// report.
+func (t *Tracker) Derive(s *Snapshot, now time.Time) {
 	p := s.Progress
 	if p == nil {
 		return
@@ -117,6 +118,11 @@ func (t *Tracker) Finish(s *Snapshot, now time.Time) {
 		p.Remaining = progress.FormatRemaining(remaining)
 	}
 }
+
+// Finish is Derive's old name.
+//
+// Deprecated: use Derive. Kept only until hack/bench/live.go, outside this change, moves to it.
+func (t *Tracker) Finish(s *Snapshot, now time.Time) { t.Derive(s, now) }
 
 // rateEstimator keeps a time-weighted moving average of steps per second.
 type rateEstimator struct {

@@ -78,7 +78,7 @@ func TestTrackerProgress(t *testing.T) {
 			for _, r := range tc.reports {
 				tracker.Apply(&s, r.line, t0.Add(r.at))
 			}
-			tracker.Finish(&s, t0)
+			tracker.Derive(&s, t0)
 			if s.Progress.Summary != tc.wantSummary || s.Progress.Percent != tc.wantPercent {
 				t.Errorf("shows %q (%d%%), want %q (%d%%)", s.Progress.Summary, s.Progress.Percent, tc.wantSummary, tc.wantPercent)
 			}
@@ -122,14 +122,14 @@ func TestTrackerRateAndETA(t *testing.T) {
 	// Two steps a second, steadily.
 	tracker.Apply(&s, progressLine(0, 100, ""), t0)
 	tracker.Apply(&s, progressLine(2, 100, ""), t0.Add(time.Second))
-	tracker.Finish(&s, t0.Add(time.Second))
+	tracker.Derive(&s, t0.Add(time.Second))
 	if s.Progress.Rate != "" || s.Progress.ETA != nil {
 		t.Fatalf("rate %q shown after two reports, want none until warmed up", s.Progress.Rate)
 	}
 	for i := int64(2); i <= 20; i++ {
 		tracker.Apply(&s, progressLine(2*i, 100, ""), t0.Add(time.Duration(i)*time.Second))
 	}
-	tracker.Finish(&s, t0.Add(20*time.Second))
+	tracker.Derive(&s, t0.Add(20*time.Second))
 	if s.Progress.Rate != "2.0/s" {
 		t.Errorf("rate %q, want 2.0/s", s.Progress.Rate)
 	}
@@ -143,14 +143,14 @@ func TestTrackerRateAndETA(t *testing.T) {
 	for i := int64(41); i <= 45; i++ {
 		tracker.Apply(&s, progressLine(i, 100, ""), t0.Add(20*time.Second+time.Millisecond))
 	}
-	tracker.Finish(&s, t0.Add(20*time.Second+time.Millisecond))
+	tracker.Derive(&s, t0.Add(20*time.Second+time.Millisecond))
 	if s.Progress.Rate != "2.0/s" && s.Progress.Rate != "2.1/s" {
 		t.Errorf("rate %q after a burst, want it to stay near 2.0/s", s.Progress.Rate)
 	}
 
 	// A stall: the next step comes a minute later; the rate must drop and the ETA move out.
 	tracker.Apply(&s, progressLine(46, 100, ""), t0.Add(80*time.Second))
-	tracker.Finish(&s, t0.Add(140*time.Second))
+	tracker.Derive(&s, t0.Add(140*time.Second))
 	if s.Progress.Rate != "1.0/min" {
 		t.Errorf("rate %q a minute after the last step, want 1.0/min", s.Progress.Rate)
 	}
