@@ -291,15 +291,6 @@ func (r *Runner) Tail() string {
 	return strings.Join(r.tail, "")
 }
 
-// cleanText makes s valid UTF-8 of at most max bytes, cut at a character boundary.
-func cleanText(s string, max int) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if len(s) <= max {
-		return s
-	}
-	return strings.ToValidUTF8(s[:max], "")
-}
-
 func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()

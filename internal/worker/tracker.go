@@ -7,6 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/text"
 	"github.com/longtask-dev/longtask/pkg/progress"
 )
 
@@ -53,7 +54,7 @@ func (t *Tracker) Start(s *Snapshot, previous *longtaskv1.Progress, now time.Tim
 func (t *Tracker) Apply(s *Snapshot, line progress.Line, now time.Time) {
 	switch line.Kind {
 	case progress.KindResult:
-		result := cleanText(line.Result, longtaskv1.MaxResultBytes)
+		result := text.Cut(line.Result, longtaskv1.MaxResultBytes, text.Start)
 		s.Result = &result
 	case progress.KindCheckpoint:
 		checkpoint := line.Checkpoint
@@ -71,7 +72,7 @@ func (t *Tracker) applyProgress(s *Snapshot, line progress.Line, now time.Time) 
 	if total == 0 {
 		total = t.Total
 	}
-	current, message := line.Current, cleanText(line.Message, longtaskv1.MaxMessageBytes)
+	current, message := line.Current, text.Cut(line.Message, longtaskv1.MaxMessageBytes, text.Start)
 	if f := t.floor; f != nil {
 		if f.Total == total && current < f.Current {
 			// A retried attempt is catching up: keep showing how far the task already got.
