@@ -67,6 +67,9 @@ const (
 	MaxResultBytes = 32 * 1024
 	// MaxOutputBytes caps status.failure.output, the last lines a failed task printed.
 	MaxOutputBytes = 4 * 1024
+	// MaxTerminationMessageBytes is the most of a container's termination message the kubelet keeps; the
+	// worker's TerminationMessage, encoded as JSON, must fit in it whole to be read back.
+	MaxTerminationMessageBytes = 4 * 1024
 )
 
 // TerminationMessage is what the worker writes to its container's termination log when the task's

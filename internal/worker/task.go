@@ -232,28 +232,6 @@ func oomKills(paths ...string) (int64, bool) {
 	return 0, false
 }
 
-// writeTerminationMessage tells the controller, through the pod's status, why the task failed. The
-// kubelet creates the file before the container starts; outside a pod it does not exist and nothing is
-// written.
-func writeTerminationMessage(path string, message longtaskv1.TerminationMessage) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	// The kubelet keeps at most 4 KiB of a termination message; the output's end is what matters.
-	message.Output = tailBytes(message.Output, longtaskv1.MaxOutputBytes-len(message.Message)-200)
-	_ = json.NewEncoder(f).Encode(message)
-}
-
-// tailBytes keeps the end of s, which holds the most recent output.
-func tailBytes(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	return strings.ToValidUTF8(s[len(s)-max:], "")
-}
-
 // statusPatch is the merge patch of the worker's status fields. The worker owns progress whole, so the
 // optional fields it left empty are sent as null: a merge patch would otherwise keep their old values,
 // such as the rate of an earlier attempt.

@@ -2,9 +2,6 @@ package worker
 
 import (
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -69,35 +66,6 @@ func TestConfigFromEnv(t *testing.T) {
 				t.Errorf("config (-want,+got):\n%s", diff)
 			}
 		})
-	}
-}
-
-func TestTerminationMessageIsWrittenOnlyWhereTheKubeletCreatedTheFile(t *testing.T) {
-	dir := t.TempDir()
-	existing := filepath.Join(dir, "termination-log")
-	if err := os.WriteFile(existing, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	writeTerminationMessage(existing, longtaskv1.TerminationMessage{
-		Reason: "TaskFailed", Message: "the program exited with code 3", Output: strings.Repeat("x", 10000) + "last line\n",
-	})
-	data, err := os.ReadFile(existing)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got longtaskv1.TerminationMessage
-	if err := json.Unmarshal(data, &got); err != nil {
-		t.Fatalf("the termination message is not the contract's JSON: %v\n%s", err, data)
-	}
-	if len(data) > 4096 || got.Reason != "TaskFailed" || !strings.HasSuffix(got.Output, "last line\n") {
-		t.Errorf("termination message of %d bytes with reason %q and output ending %q; want at most 4096 bytes keeping the reason and the end of the output",
-			len(data), got.Reason, got.Output[max(0, len(got.Output)-20):])
-	}
-
-	missing := filepath.Join(dir, "not-in-a-pod")
-	writeTerminationMessage(missing, longtaskv1.TerminationMessage{Message: "message"})
-	if _, err := os.Stat(missing); !os.IsNotExist(err) {
-		t.Errorf("a termination log was created outside a pod: %v", err)
 	}
 }
 
