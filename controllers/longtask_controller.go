@@ -85,32 +85,28 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{RequeueAfter: requeueAfter}, nil
 	}
 
+	world := observed{now: r.Clock.Now(), sharedInterval: r.Budget.Interval(ctx)}
 	job, err := r.reconcileJob(ctx, task)
-	var conflict *jobConflictError
-	if errors.As(err, &conflict) {
-		// Someone else's Job has the task's name. Say so in status and look again now and then: deleting
-		// that Job raises no event for this task.
-		if err := r.holdPending(ctx, task, ReasonJobConflict, "CreateJob", conflict.Error()); err != nil {
-			return ctrl.Result{}, err
-		}
-		return ctrl.Result{RequeueAfter: conflictRetry}, nil
-	}
-	if err != nil {
+	if err != nil && !errors.As(err, &world.conflict) {
 		return ctrl.Result{}, err
 	}
-
-	world := observed{job: job, now: r.Clock.Now(), sharedInterval: r.Budget.Interval(ctx)}
+	world.job = job
 	if job != nil && jobCondition(job, batchv1.JobFailed) && !task.Status.Phase.Finished() {
 		if world.pods, err = r.taskPods(ctx, task); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
-	status := computeStatus(task, world)
-	if err := r.stopJobIfNeeded(ctx, task, status, job); err != nil {
+	d := computeStatus(task, world)
+	if err := r.stopJobIfNeeded(ctx, task, d.stopJob, job); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.updateStatusIfChanged(ctx, task, status); err != nil {
+	if err := r.updateStatusIfChanged(ctx, task, d); err != nil {
 		return ctrl.Result{}, err
+	}
+	if world.conflict != nil && !task.Status.Phase.Finished() {
+		// Someone else's Job has the task's name: look again now and then, since deleting that Job raises
+		// no event for this task.
+		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
 	if _, requeueAfter := r.ttlExpired(task); requeueAfter > 0 {
 		return ctrl.Result{RequeueAfter: requeueAfter}, nil
@@ -118,22 +114,6 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	// Come back when the progress deadline would pass; a progress report meanwhile brings the task back
 	// sooner, through the status change it makes.
 	return ctrl.Result{RequeueAfter: untilStalled(task, world.now)}, nil
-}
-
-// holdPending keeps a task that cannot start Pending, says why in its status, and records a Warning Event
-// the first time, not on every pass while it waits.
-func (r *LongTaskReconciler) holdPending(ctx context.Context, task *longtaskv1.LongTask, reason, action, message string) error {
-	running := meta.FindStatusCondition(task.Status.Conditions, longtaskv1.ConditionRunning)
-	known := running != nil && running.Reason == reason
-	status := computeStatus(task, observed{now: r.Clock.Now()})
-	setPhase(&status, longtaskv1.PhasePending, reason, message)
-	if err := r.updateStatusIfChanged(ctx, task, status); err != nil {
-		return err
-	}
-	if !known {
-		r.Recorder.Eventf(task, nil, corev1.EventTypeWarning, reason, action, "%s", message)
-	}
-	return nil
 }
 
 // reconcileJob makes sure the task has its Job, unless it is finished or cancelled, and returns it, or nil.
@@ -160,12 +140,11 @@ func checkJob(task *longtaskv1.LongTask, job *batchv1.Job) (*batchv1.Job, error)
 	return job, nil
 }
 
-// stopJobIfNeeded suspends the Job of a task that was cancelled or failed its progress deadline: the Job
-// controller then stops its pod gracefully (SIGTERM, then SIGKILL after the grace period), and the Job
-// stays for inspection.
-func (r *LongTaskReconciler) stopJobIfNeeded(ctx context.Context, task *longtaskv1.LongTask, status longtaskv1.LongTaskStatus, job *batchv1.Job) error {
-	stalled := status.Failure != nil && status.Failure.Reason == ReasonProgressDeadlineExceeded
-	if job == nil || !(task.Spec.Cancel || stalled) || jobFinished(job) || ptr.Deref(job.Spec.Suspend, false) {
+// stopJobIfNeeded suspends the Job when computeStatus decided that it must stop (the task was cancelled,
+// failed its progress deadline, or finished while its Job runs again): the Job controller then stops its
+// pod gracefully (SIGTERM, then SIGKILL after the grace period), and the Job stays for inspection.
+func (r *LongTaskReconciler) stopJobIfNeeded(ctx context.Context, task *longtaskv1.LongTask, why stopReason, job *batchv1.Job) error {
+	if why == jobMayRun {
 		return nil
 	}
 	patch := client.MergeFrom(job.DeepCopy())
@@ -173,7 +152,7 @@ func (r *LongTaskReconciler) stopJobIfNeeded(ctx context.Context, task *longtask
 	if err := r.Patch(ctx, job, patch, client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil {
 		return fmt.Errorf("suspending the Job to stop the task: %w", err)
 	}
-	if !stalled {
+	if why == stopCancelled {
 		r.Recorder.Eventf(task, job, corev1.EventTypeNormal, ReasonCancelling, "Cancel", "Stopping the task's pod")
 	}
 	return nil
@@ -216,27 +195,35 @@ func (r *LongTaskReconciler) taskPods(ctx context.Context, task *longtaskv1.Long
 }
 
 // updateStatusIfChanged writes the controller's status fields with a merge patch, so that it never
-// overwrites progress the worker wrote in the meantime, and records an Event when the phase changed. Only
-// task's status and resourceVersion take what the API server returns: its spec stays as it is in memory,
-// which for a task with a templateRef is the resolved template, not the stored spec.
-func (r *LongTaskReconciler) updateStatusIfChanged(ctx context.Context, task *longtaskv1.LongTask, status longtaskv1.LongTaskStatus) error {
-	if equality.Semantic.DeepEqual(task.Status, status) {
+// overwrites progress the worker wrote in the meantime, and then records the Events the change calls for.
+// Only task's status and resourceVersion take what the API server returns: its spec stays as it is in
+// memory, which for a task with a templateRef is the resolved template, not the stored spec.
+func (r *LongTaskReconciler) updateStatusIfChanged(ctx context.Context, task *longtaskv1.LongTask, d decision) error {
+	if equality.Semantic.DeepEqual(task.Status, d.status) {
 		return nil
 	}
-	oldPhase := task.Status.Phase
+	old := task.Status
 	written := task.DeepCopy()
-	written.Status = status
+	written.Status = d.status
 	if err := r.Status().Patch(ctx, written, client.MergeFrom(task), client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil {
 		return fmt.Errorf("updating status: %w", err)
 	}
 	task.Status, task.ResourceVersion = written.Status, written.ResourceVersion
-	if status.Phase != oldPhase {
-		r.recordPhase(task)
-	}
+	r.recordChange(task, old, d.blocked)
 	return nil
 }
 
-func (r *LongTaskReconciler) recordPhase(task *longtaskv1.LongTask) {
+// recordChange records an Event when the task became blocked at a step, or changed phase: once per change,
+// not on every pass that finds the task the same.
+func (r *LongTaskReconciler) recordChange(task *longtaskv1.LongTask, old longtaskv1.LongTaskStatus, blocked string) {
+	was := meta.FindStatusCondition(old.Conditions, longtaskv1.ConditionRunning)
+	is := meta.FindStatusCondition(task.Status.Conditions, longtaskv1.ConditionRunning)
+	if blocked != "" && is != nil && (was == nil || was.Reason != is.Reason || was.Message != is.Message) {
+		r.Recorder.Eventf(task, nil, corev1.EventTypeWarning, is.Reason, blocked, "%s", is.Message)
+	}
+	if task.Status.Phase == old.Phase {
+		return
+	}
 	eventType := corev1.EventTypeNormal
 	var reason, note string
 	switch task.Status.Phase {

@@ -48,7 +48,7 @@ func (l *taskLife) change(apply func(task *longtaskv1.LongTask)) {
 // jobIs recomputes the task's status from its Job (nil: none) and the Job's pods, as a reconcile does.
 func (l *taskLife) jobIs(job *batchv1.Job, now time.Time, pods ...corev1.Pod) {
 	l.change(func(task *longtaskv1.LongTask) {
-		task.Status = computeStatus(task, observed{job: job, pods: pods, now: now})
+		task.Status = computeStatus(task, observed{job: job, pods: pods, now: now}).status
 	})
 }
 

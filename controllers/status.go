@@ -21,6 +21,12 @@ import (
 type observed struct {
 	// job is the task's Job, nil when there is none.
 	job *batchv1.Job
+	// conflict is the Job that holds the task's Job name without being the task's; nil when there is none.
+	conflict *jobConflictError
+	// templateMissing says that the task names a template that does not exist.
+	templateMissing bool
+	// invalidParameters is why the task's parameters do not fit its template; nil when they do.
+	invalidParameters error
 	// pods are the Job's pods, listed only when the Job failed.
 	pods []corev1.Pod
 	now  time.Time
@@ -28,16 +34,51 @@ type observed struct {
 	sharedInterval time.Duration
 }
 
-// computeStatus recomputes the controller's part of a LongTask's status from the world. The worker's
-// fields, progress, result and checkpoint, are carried over untouched, except that success completes the
-// progress bar.
-func computeStatus(task *longtaskv1.LongTask, world observed) longtaskv1.LongTaskStatus {
+// maxConditionMessageBytes is the API's limit on a condition's message: a failure message longer than it
+// would make the status write fail, and the task would never end.
+const maxConditionMessageBytes = 32 * 1024
+
+// decision is what computeStatus decided: the task's status, and what it asks of the controller.
+type decision struct {
+	status longtaskv1.LongTaskStatus
+	// stopJob is why the task's Job, which still runs, must be stopped; jobMayRun when it may run on.
+	stopJob stopReason
+	// blocked is the step ("ResolveTemplate", "CreateJob") that something outside the task keeps it from
+	// taking; "" when nothing does. A Warning Event says so when the task becomes blocked.
+	blocked string
+}
+
+// stopReason is why the controller stops a task's Job.
+type stopReason int
+
+const (
+	jobMayRun stopReason = iota
+	// stopCancelled: the task was cancelled.
+	stopCancelled
+	// stopStalled: the task made no progress within its progress deadline.
+	stopStalled
+	// stopFinished: the task has finished, yet its Job runs again (someone resumed it).
+	stopFinished
+)
+
+// computeStatus recomputes the controller's part of a LongTask's status from the world, and decides
+// whether the task's Job must be stopped. The worker's fields, progress, result and checkpoint, are carried
+// over untouched, except that success completes the progress bar.
+func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 	job, now := world.job, world.now
-	status := *task.Status.DeepCopy()
+	d := decision{status: *task.Status.DeepCopy()}
+	status := &d.status
 	status.ObservedGeneration = task.Generation
+	// stop asks for the Job to be stopped, if it still runs.
+	stop := func(why stopReason) {
+		if job != nil && !jobFinished(job) && !ptr.Deref(job.Spec.Suspend, false) {
+			d.stopJob = why
+		}
+	}
 	if status.Phase.Finished() {
 		// A finished task stays finished, even if its Job is deleted or changed afterwards.
-		return status
+		stop(stopFinished)
+		return d
 	}
 	status.EffectiveProgressInterval = &metav1.Duration{Duration: max(task.Spec.Interval(), world.sharedInterval)}
 
@@ -47,35 +88,57 @@ func computeStatus(task *longtaskv1.LongTask, world observed) longtaskv1.LongTas
 		status.Attempts = max(status.Attempts, job.Status.Active+job.Status.Failed+job.Status.Succeeded)
 	}
 
+	// The first case that holds decides, so the order matters. A task whose template is missing or does not
+	// fit has no Job and is never cancelled (needsTemplate), so those come first. A cancel before any Job
+	// ends the task even when another Job holds its name: the conflict no longer matters. Once there is a
+	// Job, how the Job ended wins over a cancel or a stalled clock that came as it ended: the task did end
+	// that way. A cancel wins over a stall, since the user asked for it. A stall fails a task that otherwise
+	// looks Running. A task whose pod still runs is Running even if its Job is suspended (a queue preempting
+	// it): it is Pending again once the pod stopped.
 	switch {
+	case world.invalidParameters != nil:
+		message := text.Cut(fmt.Sprintf("LongTaskTemplate %s: %v", task.Spec.TemplateRef.Name, world.invalidParameters), maxConditionMessageBytes, text.Start)
+		status.Failure = &longtaskv1.Failure{Reason: ReasonInvalidParameters, Message: message}
+		finish(status, longtaskv1.PhaseFailed, ReasonInvalidParameters, message, now)
+	case world.templateMissing:
+		d.blocked = "ResolveTemplate"
+		setPhase(status, longtaskv1.PhasePending, ReasonTemplateNotFound, fmt.Sprintf(
+			"LongTaskTemplate %s not found in namespace %s: the task starts when it is created", task.Spec.TemplateRef.Name, task.Namespace))
 	case job == nil && task.Spec.Cancel:
-		finish(&status, longtaskv1.PhaseCancelled, ReasonCancelled, "The task was cancelled before it started", now)
+		finish(status, longtaskv1.PhaseCancelled, ReasonCancelled, "The task was cancelled before it started", now)
+	case world.conflict != nil:
+		d.blocked = "CreateJob"
+		setPhase(status, longtaskv1.PhasePending, ReasonJobConflict, world.conflict.Error())
 	case job == nil:
-		setPhase(&status, longtaskv1.PhasePending, ReasonJobPending, "Waiting for the Job to be created")
+		setPhase(status, longtaskv1.PhasePending, ReasonJobPending, "Waiting for the Job to be created")
 	case jobCondition(job, batchv1.JobComplete):
-		finish(&status, longtaskv1.PhaseSucceeded, ReasonCompleted, "The task completed", completionTime(job, batchv1.JobComplete, now))
-		completeProgress(&status, now)
+		finish(status, longtaskv1.PhaseSucceeded, ReasonCompleted, "The task completed", completionTime(job, batchv1.JobComplete, now))
+		completeProgress(status, now)
 	case jobCondition(job, batchv1.JobFailed):
 		status.Failure = failure(job, world.pods, status.Attempts)
-		finish(&status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message, completionTime(job, batchv1.JobFailed, now))
+		finish(status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message, completionTime(job, batchv1.JobFailed, now))
 	case task.Spec.Cancel && job.Status.Active == 0 && ptr.Deref(job.Status.Terminating, 0) == 0:
-		finish(&status, longtaskv1.PhaseCancelled, ReasonCancelled, "The task was cancelled", now)
+		// No pod runs, but the Job would start one: it is stopped all the same.
+		stop(stopCancelled)
+		finish(status, longtaskv1.PhaseCancelled, ReasonCancelled, "The task was cancelled", now)
 	case task.Spec.Cancel:
-		setPhase(&status, status.Phase, ReasonCancelling, "The task is being cancelled: its pod is stopping")
+		stop(stopCancelled)
+		setPhase(status, status.Phase, ReasonCancelling, "The task is being cancelled: its pod is stopping")
 	case stalled(task, now):
+		stop(stopStalled)
 		status.Failure = &longtaskv1.Failure{
 			Reason:  ReasonProgressDeadlineExceeded,
 			Message: fmt.Sprintf("The task made no progress for %ds (progressDeadlineSeconds)", *task.Spec.ProgressDeadlineSeconds),
 		}
-		finish(&status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message, now)
+		finish(status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message, now)
 	case ptr.Deref(job.Status.Ready, 0) > 0 || (job.Status.Active > 0 && status.Progress != nil):
-		setPhase(&status, longtaskv1.PhaseRunning, ReasonRunning, fmt.Sprintf("Attempt %d is running", max(status.Attempts, 1)))
+		setPhase(status, longtaskv1.PhaseRunning, ReasonRunning, fmt.Sprintf("Attempt %d is running", max(status.Attempts, 1)))
 	case ptr.Deref(job.Spec.Suspend, false):
-		setPhase(&status, longtaskv1.PhasePending, ReasonJobSuspended, "The Job is suspended, waiting to be admitted")
+		setPhase(status, longtaskv1.PhasePending, ReasonJobSuspended, "The Job is suspended, waiting to be admitted")
 	default:
-		setPhase(&status, longtaskv1.PhasePending, ReasonPodPending, "Waiting for the task's pod to start")
+		setPhase(status, longtaskv1.PhasePending, ReasonPodPending, "Waiting for the task's pod to start")
 	}
-	return status
+	return d
 }
 
 // untilStalled is how long a running task has left before its progress deadline; 0 when it has none.

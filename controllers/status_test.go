@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -19,22 +20,28 @@ func TestComputeStatus(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	started := now.Add(-time.Minute)
 	job := func() *testutil.JobWrapper { return testutil.MakeJob("resize", "photos") }
-	cond := func(t string, status metav1.ConditionStatus, reason string) metav1.Condition {
-		return metav1.Condition{Type: t, Status: status, Reason: reason}
+	cond := func(t string, status metav1.ConditionStatus, reason, message string) metav1.Condition {
+		return metav1.Condition{Type: t, Status: status, Reason: reason, Message: message}
 	}
+	const lost = "The task's pod was lost while it ran: its node stopped or restarted, and nothing knows how the task ended"
 	at := func(t time.Time) *metav1.Time { return &metav1.Time{Time: t} }
 
 	cases := map[string]struct {
 		task *longtaskv1.LongTask
 		job  *batchv1.Job
 		pods []corev1.Pod
-		want longtaskv1.LongTaskStatus
+		// world adds to what was observed besides the Job and its pods.
+		world observed
+		want  longtaskv1.LongTaskStatus
+		// wantStop is why the Job must be stopped; wantBlocked the step the task is kept from.
+		wantStop    stopReason
+		wantBlocked string
 	}{
 		"no Job yet": {
 			task: testutil.MakeLongTask("resize", "photos").Obj(),
 			want: longtaskv1.LongTaskStatus{
 				Phase:      longtaskv1.PhasePending,
-				Conditions: []metav1.Condition{cond("Running", "False", ReasonJobPending)},
+				Conditions: []metav1.Condition{cond("Running", "False", ReasonJobPending, "Waiting for the Job to be created")},
 			},
 		},
 		"Job created, pod not started": {
@@ -43,7 +50,7 @@ func TestComputeStatus(t *testing.T) {
 			want: longtaskv1.LongTaskStatus{
 				Phase:      longtaskv1.PhasePending,
 				JobName:    "resize",
-				Conditions: []metav1.Condition{cond("Running", "False", ReasonPodPending)},
+				Conditions: []metav1.Condition{cond("Running", "False", ReasonPodPending, "Waiting for the task's pod to start")},
 			},
 		},
 		"Job suspended by a queue": {
@@ -52,7 +59,7 @@ func TestComputeStatus(t *testing.T) {
 			want: longtaskv1.LongTaskStatus{
 				Phase:      longtaskv1.PhasePending,
 				JobName:    "resize",
-				Conditions: []metav1.Condition{cond("Running", "False", ReasonJobSuspended)},
+				Conditions: []metav1.Condition{cond("Running", "False", ReasonJobSuspended, "The Job is suspended, waiting to be admitted")},
 			},
 		},
 		"pod ready": {
@@ -63,7 +70,7 @@ func TestComputeStatus(t *testing.T) {
 				JobName:    "resize",
 				Attempts:   1,
 				StartTime:  at(started),
-				Conditions: []metav1.Condition{cond("Running", "True", ReasonRunning)},
+				Conditions: []metav1.Condition{cond("Running", "True", ReasonRunning, "Attempt 1 is running")},
 			},
 		},
 		"progress reported before the pod shows ready": {
@@ -75,7 +82,7 @@ func TestComputeStatus(t *testing.T) {
 				Attempts:   1,
 				StartTime:  at(started),
 				Progress:   &longtaskv1.Progress{Current: 3, Total: 25, Percent: 12, Summary: "3/25 (12%)", Message: "Resized cat.jpg"},
-				Conditions: []metav1.Condition{cond("Running", "True", ReasonRunning)},
+				Conditions: []metav1.Condition{cond("Running", "True", ReasonRunning, "Attempt 1 is running")},
 			},
 		},
 		"succeeded fills the progress bar and keeps the result": {
@@ -94,8 +101,8 @@ func TestComputeStatus(t *testing.T) {
 				Result:         `{"thumbnails": 25}`,
 				Progress:       &longtaskv1.Progress{Current: 25, Total: 25, Percent: 100, Summary: "25/25 (100%)", Message: "Resized dog.jpg", UpdateTime: at(now)},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", ReasonCompleted),
-					cond("Succeeded", "True", ReasonCompleted),
+					cond("Running", "False", ReasonCompleted, "The task completed"),
+					cond("Succeeded", "True", ReasonCompleted, "The task completed"),
 				},
 			},
 		},
@@ -110,8 +117,8 @@ func TestComputeStatus(t *testing.T) {
 				CompletionTime: at(now),
 				Progress:       &longtaskv1.Progress{Current: 7, Total: 7, Percent: 100, Summary: "7/7 (100%)", UpdateTime: at(now)},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", ReasonCompleted),
-					cond("Succeeded", "True", ReasonCompleted),
+					cond("Running", "False", ReasonCompleted, "The task completed"),
+					cond("Succeeded", "True", ReasonCompleted, "The task completed"),
 				},
 			},
 		},
@@ -135,8 +142,8 @@ func TestComputeStatus(t *testing.T) {
 					ExitCode: ptr.To[int32](3), Output: "copying\nno space left",
 				},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", ReasonTaskFailed),
-					cond("Failed", "True", ReasonTaskFailed),
+					cond("Running", "False", ReasonTaskFailed, "The task exited with code 3 in its last attempt of 2"),
+					cond("Failed", "True", ReasonTaskFailed, "The task exited with code 3 in its last attempt of 2"),
 				},
 			},
 		},
@@ -151,8 +158,8 @@ func TestComputeStatus(t *testing.T) {
 				CompletionTime: at(now),
 				Failure:        &longtaskv1.Failure{Reason: "DeadlineExceeded", Message: "Job was active longer than specified deadline"},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", "DeadlineExceeded"),
-					cond("Failed", "True", "DeadlineExceeded"),
+					cond("Running", "False", "DeadlineExceeded", "Job was active longer than specified deadline"),
+					cond("Failed", "True", "DeadlineExceeded", "Job was active longer than specified deadline"),
 				},
 			},
 		},
@@ -169,8 +176,8 @@ func TestComputeStatus(t *testing.T) {
 				CompletionTime: at(now),
 				Failure:        &longtaskv1.Failure{Reason: "CommandNotFound", Message: "Command not found: resize", ExitCode: ptr.To[int32](127)},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", "CommandNotFound"),
-					cond("Failed", "True", "CommandNotFound"),
+					cond("Running", "False", "CommandNotFound", "Command not found: resize"),
+					cond("Failed", "True", "CommandNotFound", "Command not found: resize"),
 				},
 			},
 		},
@@ -188,8 +195,8 @@ func TestComputeStatus(t *testing.T) {
 					Reason: ReasonOOMKilled, Message: "The task ran out of memory and was killed (exit code 137)", ExitCode: ptr.To[int32](137),
 				},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", ReasonOOMKilled),
-					cond("Failed", "True", ReasonOOMKilled),
+					cond("Running", "False", ReasonOOMKilled, "The task ran out of memory and was killed (exit code 137)"),
+					cond("Failed", "True", ReasonOOMKilled, "The task ran out of memory and was killed (exit code 137)"),
 				},
 			},
 		},
@@ -209,8 +216,8 @@ func TestComputeStatus(t *testing.T) {
 					Reason: ReasonOOMKilled, Message: "The task ran out of memory and was killed (exit code 137)", ExitCode: ptr.To[int32](137),
 				},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", ReasonOOMKilled),
-					cond("Failed", "True", ReasonOOMKilled),
+					cond("Running", "False", ReasonOOMKilled, "The task ran out of memory and was killed (exit code 137)"),
+					cond("Failed", "True", ReasonOOMKilled, "The task ran out of memory and was killed (exit code 137)"),
 				},
 			},
 		},
@@ -227,12 +234,12 @@ func TestComputeStatus(t *testing.T) {
 				CompletionTime: at(now),
 				Failure: &longtaskv1.Failure{
 					Reason:   ReasonPodLost,
-					Message:  "The task's pod was lost while it ran: its node stopped or restarted, and nothing knows how the task ended",
+					Message:  lost,
 					ExitCode: ptr.To[int32](255),
 				},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", ReasonPodLost),
-					cond("Failed", "True", ReasonPodLost),
+					cond("Running", "False", ReasonPodLost, lost),
+					cond("Failed", "True", ReasonPodLost, lost),
 				},
 			},
 		},
@@ -244,7 +251,7 @@ func TestComputeStatus(t *testing.T) {
 				JobName:    "resize",
 				Attempts:   1,
 				StartTime:  at(started),
-				Conditions: []metav1.Condition{cond("Running", "True", ReasonCancelling)},
+				Conditions: []metav1.Condition{cond("Running", "True", ReasonCancelling, "The task is being cancelled: its pod is stopping")},
 			},
 		},
 		"cancelled once the pod is gone": {
@@ -258,8 +265,8 @@ func TestComputeStatus(t *testing.T) {
 				CompletionTime: at(now),
 				Progress:       &longtaskv1.Progress{Current: 5, Total: 25, Percent: 20, Summary: "5/25 (20%)"},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", ReasonCancelled),
-					cond("Cancelled", "True", ReasonCancelled),
+					cond("Running", "False", ReasonCancelled, "The task was cancelled"),
+					cond("Cancelled", "True", ReasonCancelled, "The task was cancelled"),
 				},
 			},
 		},
@@ -269,10 +276,92 @@ func TestComputeStatus(t *testing.T) {
 				Phase:          longtaskv1.PhaseCancelled,
 				CompletionTime: at(now),
 				Conditions: []metav1.Condition{
-					cond("Running", "False", ReasonCancelled),
-					cond("Cancelled", "True", ReasonCancelled),
+					cond("Running", "False", ReasonCancelled, "The task was cancelled before it started"),
+					cond("Cancelled", "True", ReasonCancelled, "The task was cancelled before it started"),
 				},
 			},
+		},
+		"cancel requested while the pod runs stops the Job": {
+			task:     testutil.MakeLongTask("resize", "photos").Cancel().Phase(longtaskv1.PhaseRunning).Obj(),
+			job:      job().Started(started).Ready().Obj(),
+			wantStop: stopCancelled,
+			want: longtaskv1.LongTaskStatus{
+				Phase:      longtaskv1.PhaseRunning,
+				JobName:    "resize",
+				Attempts:   1,
+				StartTime:  at(started),
+				Conditions: []metav1.Condition{cond("Running", "True", ReasonCancelling, "The task is being cancelled: its pod is stopping")},
+			},
+		},
+		"cancelled before the Job started a pod, which it must not start": {
+			task:     testutil.MakeLongTask("resize", "photos").Cancel().Obj(),
+			job:      job().Obj(),
+			wantStop: stopCancelled,
+			want: longtaskv1.LongTaskStatus{
+				Phase:          longtaskv1.PhaseCancelled,
+				JobName:        "resize",
+				CompletionTime: at(now),
+				Conditions: []metav1.Condition{
+					cond("Running", "False", ReasonCancelled, "The task was cancelled"),
+					cond("Cancelled", "True", ReasonCancelled, "The task was cancelled"),
+				},
+			},
+		},
+		"the template does not exist": {
+			task:        testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Obj(),
+			world:       observed{templateMissing: true},
+			wantBlocked: "ResolveTemplate",
+			want: longtaskv1.LongTaskStatus{
+				Phase: longtaskv1.PhasePending,
+				Conditions: []metav1.Condition{cond("Running", "False", ReasonTemplateNotFound,
+					"LongTaskTemplate resize-photos not found in namespace photos: the task starts when it is created")},
+			},
+		},
+		"parameters that do not fit the template": {
+			task:  testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Obj(),
+			world: observed{invalidParameters: errors.New("spec.parameters[album]: Required value")},
+			want: longtaskv1.LongTaskStatus{
+				Phase:          longtaskv1.PhaseFailed,
+				CompletionTime: at(now),
+				Failure:        &longtaskv1.Failure{Reason: ReasonInvalidParameters, Message: "LongTaskTemplate resize-photos: spec.parameters[album]: Required value"},
+				Conditions: []metav1.Condition{
+					cond("Running", "False", ReasonInvalidParameters, "LongTaskTemplate resize-photos: spec.parameters[album]: Required value"),
+					cond("Failed", "True", ReasonInvalidParameters, "LongTaskTemplate resize-photos: spec.parameters[album]: Required value"),
+				},
+			},
+		},
+		"another Job holds the task's Job name": {
+			task:        testutil.MakeLongTask("resize", "photos").Obj(),
+			world:       observed{conflict: &jobConflictError{name: "resize"}},
+			wantBlocked: "CreateJob",
+			want: longtaskv1.LongTaskStatus{
+				Phase: longtaskv1.PhasePending,
+				Conditions: []metav1.Condition{cond("Running", "False", ReasonJobConflict,
+					"Job resize already exists and does not belong to this LongTask: delete it or give the task another name")},
+			},
+		},
+		"cancelled while another Job holds the task's Job name": {
+			task:  testutil.MakeLongTask("resize", "photos").Cancel().Phase(longtaskv1.PhasePending).Obj(),
+			world: observed{conflict: &jobConflictError{name: "resize"}},
+			want: longtaskv1.LongTaskStatus{
+				Phase:          longtaskv1.PhaseCancelled,
+				CompletionTime: at(now),
+				Conditions: []metav1.Condition{
+					cond("Running", "False", ReasonCancelled, "The task was cancelled before it started"),
+					cond("Cancelled", "True", ReasonCancelled, "The task was cancelled before it started"),
+				},
+			},
+		},
+		"a finished task stays finished when another Job takes its Job's name": {
+			task:  testutil.MakeLongTask("resize", "photos").Phase(longtaskv1.PhaseSucceeded).Obj(),
+			world: observed{conflict: &jobConflictError{name: "resize"}},
+			want:  longtaskv1.LongTaskStatus{Phase: longtaskv1.PhaseSucceeded},
+		},
+		"a finished task's Job that runs again is stopped": {
+			task:     testutil.MakeLongTask("resize", "photos").Phase(longtaskv1.PhaseCancelled).Obj(),
+			job:      job().Started(started).Ready().Obj(),
+			wantStop: stopFinished,
+			want:     longtaskv1.LongTaskStatus{Phase: longtaskv1.PhaseCancelled},
 		},
 		"a finished task stays finished when its Job is gone": {
 			task: testutil.MakeLongTask("resize", "photos").Phase(longtaskv1.PhaseSucceeded).Obj(),
@@ -281,14 +370,19 @@ func TestComputeStatus(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := computeStatus(tc.task, observed{job: tc.job, pods: tc.pods, now: now})
+			world := tc.world
+			world.job, world.pods, world.now = tc.job, tc.pods, now
+			got := computeStatus(tc.task, world)
 			opts := cmp.Options{
-				cmpopts.IgnoreFields(metav1.Condition{}, "LastTransitionTime", "Message"),
+				cmpopts.IgnoreFields(metav1.Condition{}, "LastTransitionTime"),
 				cmpopts.IgnoreFields(longtaskv1.LongTaskStatus{}, "EffectiveProgressInterval"),
 				cmpopts.EquateEmpty(),
 			}
-			if diff := cmp.Diff(tc.want, got, opts); diff != "" {
+			if diff := cmp.Diff(tc.want, got.status, opts); diff != "" {
 				t.Errorf("status (-want,+got):\n%s", diff)
+			}
+			if got.stopJob != tc.wantStop || got.blocked != tc.wantBlocked {
+				t.Errorf("stop the Job %v and blocked at %q, want %v and %q", got.stopJob, got.blocked, tc.wantStop, tc.wantBlocked)
 			}
 		})
 	}
@@ -296,7 +390,7 @@ func TestComputeStatus(t *testing.T) {
 
 func TestComputeStatusNeverCountsFewerAttempts(t *testing.T) {
 	task := testutil.MakeLongTask("resize", "photos").Attempts(3).Obj()
-	got := computeStatus(task, observed{job: testutil.MakeJob("resize", "photos").Started(time.Now()).Obj(), now: time.Now()})
+	got := computeStatus(task, observed{job: testutil.MakeJob("resize", "photos").Started(time.Now()).Obj(), now: time.Now()}).status
 	if got.Attempts != 3 {
 		t.Errorf("attempts = %d, want 3: a viewer must never see the count go down", got.Attempts)
 	}
@@ -334,12 +428,20 @@ func TestComputeStatusProgressDeadline(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := computeStatus(tc.task, observed{job: job, now: now})
+			d := computeStatus(tc.task, observed{job: job, now: now})
+			got := d.status
 			if got.Phase != tc.wantPhase {
 				t.Fatalf("phase %s, want %s", got.Phase, tc.wantPhase)
 			}
-			if tc.wantPhase == longtaskv1.PhaseFailed && got.Failure.Reason != ReasonProgressDeadlineExceeded {
-				t.Errorf("failure reason %q, want %s", got.Failure.Reason, ReasonProgressDeadlineExceeded)
+			if tc.wantPhase == longtaskv1.PhaseFailed {
+				if got.Failure == nil || got.Failure.Reason != ReasonProgressDeadlineExceeded {
+					t.Errorf("failure %+v, want reason %s", got.Failure, ReasonProgressDeadlineExceeded)
+				}
+				if d.stopJob != stopStalled {
+					t.Errorf("stop the Job %v, want %v: a stalled task's pod must stop", d.stopJob, stopStalled)
+				}
+			} else if d.stopJob != jobMayRun {
+				t.Errorf("stop the Job %v, want it to run on", d.stopJob)
 			}
 			if left := untilStalled(tc.task, now); tc.wantPhase == longtaskv1.PhaseRunning && left != tc.wantLeft {
 				t.Errorf("requeue after %v, want %v", left, tc.wantLeft)
@@ -359,7 +461,7 @@ func TestComputeStatusPublishesTheEffectiveProgressInterval(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got := computeStatus(task, observed{job: testutil.MakeJob("resize", "photos").Obj(), now: time.Now(), sharedInterval: tc.shared})
+			got := computeStatus(task, observed{job: testutil.MakeJob("resize", "photos").Obj(), now: time.Now(), sharedInterval: tc.shared}).status
 			if got.EffectiveProgressInterval == nil || got.EffectiveProgressInterval.Duration != tc.want {
 				t.Errorf("effectiveProgressInterval %v, want %v", got.EffectiveProgressInterval, tc.want)
 			}

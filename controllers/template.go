@@ -11,7 +11,6 @@ import (
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/internal/tasktemplate"
-	"github.com/longtask-dev/longtask/internal/text"
 )
 
 // A LongTask with a templateRef runs what its template says, resolved once, before its Job is created, into
@@ -22,10 +21,6 @@ import (
 // waitingForTemplateIndex indexes the tasks that wait for a template to be resolved by the template's
 // name, so that a template's creation wakes exactly the tasks that named it before it existed.
 const waitingForTemplateIndex = "longtask.dev/waiting-for-template"
-
-// maxConditionMessageBytes is the API's limit on a condition's message: a failure message longer than it
-// would make the status write fail, and the task would never end.
-const maxConditionMessageBytes = 32 * 1024
 
 // waitingForTemplate is the index function of waitingForTemplateIndex.
 func waitingForTemplate(obj client.Object) []string {
@@ -61,42 +56,26 @@ func (r *LongTaskReconciler) resolveTemplate(ctx context.Context, task *longtask
 	template := &longtaskv1.LongTaskTemplate{}
 	err := r.Get(ctx, client.ObjectKey{Namespace: task.Namespace, Name: task.Spec.TemplateRef.Name}, template)
 	if apierrors.IsNotFound(err) {
-		return false, r.waitForTemplate(ctx, task)
+		// Pending until the template's creation brings the task back (SetupWithManager).
+		return false, r.updateStatusIfChanged(ctx, task, computeStatus(task, observed{now: r.Clock.Now(), templateMissing: true}))
 	}
 	if err != nil {
 		return false, fmt.Errorf("getting LongTaskTemplate %s: %w", task.Spec.TemplateRef.Name, err)
 	}
 	resolved, err := tasktemplate.Resolve(&template.Spec, &task.Spec)
 	if err != nil {
-		return false, r.failInvalidParameters(ctx, task, err)
+		// The task ends before it ran; the Event comes with the phase change.
+		return false, r.updateStatusIfChanged(ctx, task, computeStatus(task, observed{now: r.Clock.Now(), invalidParameters: err}))
 	}
 	// Written before the Job is created, so that the Job and status.resolvedTask always agree, even if the
 	// template changes before the next pass.
 	status := task.Status.DeepCopy()
 	status.ResolvedTask = resolved
-	if err := r.updateStatusIfChanged(ctx, task, *status); err != nil {
+	if err := r.updateStatusIfChanged(ctx, task, decision{status: *status}); err != nil {
 		return false, err
 	}
 	task.Spec.TaskSpec = *resolved.DeepCopy()
 	return true, nil
-}
-
-// waitForTemplate keeps a task whose template does not exist Pending. The template's creation brings the
-// task back (SetupWithManager).
-func (r *LongTaskReconciler) waitForTemplate(ctx context.Context, task *longtaskv1.LongTask) error {
-	return r.holdPending(ctx, task, ReasonTemplateNotFound, "ResolveTemplate", fmt.Sprintf(
-		"LongTaskTemplate %s not found in namespace %s: the task starts when it is created", task.Spec.TemplateRef.Name, task.Namespace))
-}
-
-// failInvalidParameters ends a task whose parameters do not fit its template, or whose template is broken,
-// before it ran; the Event comes with the phase change.
-func (r *LongTaskReconciler) failInvalidParameters(ctx context.Context, task *longtaskv1.LongTask, resolveErr error) error {
-	now := r.Clock.Now()
-	message := text.Cut(fmt.Sprintf("LongTaskTemplate %s: %v", task.Spec.TemplateRef.Name, resolveErr), maxConditionMessageBytes, text.Start)
-	status := computeStatus(task, observed{now: now})
-	status.Failure = &longtaskv1.Failure{Reason: ReasonInvalidParameters, Message: message}
-	finish(&status, longtaskv1.PhaseFailed, ReasonInvalidParameters, message, now)
-	return r.updateStatusIfChanged(ctx, task, status)
 }
 
 // tasksWaitingFor maps a LongTaskTemplate to the tasks that wait for it.
