@@ -6,9 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -230,4 +234,174 @@ func TestCacheKeepsWhatTheControllerReads(t *testing.T) {
 	if cachedTask := out.(*longtaskv1.LongTask); cachedTask.ManagedFields != nil || len(cachedTask.Spec.Command) == 0 {
 		t.Errorf("the cached LongTask keeps managedFields or lost its spec: %+v", cachedTask)
 	}
+}
+
+// TestReconcile runs Reconcile over a task in a fake cluster, twice, and checks what a user would see: the
+// task's status, its Job, the Events (each once, though the task was looked at twice) and when the task is
+// looked at again. The clock moves between the passes by clockStep.
+func TestReconcile(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	task := func() *testutil.LongTaskWrapper { return testutil.MakeLongTask("resize", "photos").Command("resize") }
+	ownJob := func(task *testutil.LongTaskWrapper) *testutil.JobWrapper {
+		return testutil.FromJob(constructJob(task.Obj(), JobOptions{WorkerImage: "worker"})).OwnedBy(task.Obj())
+	}
+	// someoneElsesJob has the task's Job name but is not the task's.
+	someoneElsesJob := func() client.Object { return testutil.MakeJob("resize", "photos").Obj() }
+	const conflictMessage = "Job resize already exists and does not belong to this LongTask: delete it or give the task another name"
+	const stalledMessage = "The task made no progress for 60s (progressDeadlineSeconds)"
+
+	cases := map[string]struct {
+		task *longtaskv1.LongTask
+		// objs are in the cluster besides the task.
+		objs      []client.Object
+		clockStep time.Duration
+		// wantResults are the results of the two passes.
+		wantResults [2]ctrl.Result
+		// wantDeleted says the task must be gone; then its status is not checked.
+		wantDeleted bool
+		wantPhase   longtaskv1.Phase
+		// wantRunning is the Running condition, without its time; nil when there must be none.
+		wantRunning *metav1.Condition
+		wantJob     jobWant
+		wantEvents  []string
+	}{
+		"a new task gets its Job": {
+			task:        task().Obj(),
+			wantPhase:   longtaskv1.PhasePending,
+			wantRunning: &metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonPodPending, Message: "Waiting for the task's pod to start"},
+			wantJob:     jobRunning,
+			wantEvents:  []string{"Normal JobCreated Created Job resize"},
+		},
+		"another Job holds the task's Job name": {
+			task:        task().Obj(),
+			objs:        []client.Object{someoneElsesJob()},
+			wantResults: [2]ctrl.Result{{RequeueAfter: conflictRetry}, {RequeueAfter: conflictRetry}},
+			wantPhase:   longtaskv1.PhasePending,
+			wantRunning: &metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonJobConflict, Message: conflictMessage},
+			wantJob:     jobSomeoneElses,
+			wantEvents:  []string{"Warning JobConflict " + conflictMessage},
+		},
+		"a finished task stays finished when another Job takes its Job's name": {
+			task:      task().FinishedAt(longtaskv1.PhaseSucceeded, now.Add(-time.Minute)).Obj(),
+			objs:      []client.Object{someoneElsesJob()},
+			wantPhase: longtaskv1.PhaseSucceeded,
+			wantJob:   jobSomeoneElses,
+		},
+		"a task cancelled while another Job holds its Job name": {
+			task:        task().Cancel().Obj(),
+			objs:        []client.Object{someoneElsesJob()},
+			wantPhase:   longtaskv1.PhaseCancelled,
+			wantRunning: &metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonCancelled, Message: "The task was cancelled before it started"},
+			wantJob:     jobSomeoneElses,
+			wantEvents:  []string{"Normal Cancelled The task was cancelled"},
+		},
+		"cancel suspends the running Job": {
+			task:        task().RunningSince(now.Add(-time.Minute)).Cancel().Obj(),
+			objs:        []client.Object{ownJob(task()).Started(now.Add(-time.Minute)).Ready().Obj()},
+			wantPhase:   longtaskv1.PhaseRunning,
+			wantRunning: &metav1.Condition{Status: metav1.ConditionTrue, Reason: ReasonCancelling, Message: "The task is being cancelled: its pod is stopping"},
+			wantJob:     jobSuspended,
+			wantEvents:  []string{"Normal Cancelling Stopping the task's pod"},
+		},
+		"a cancelled task is Cancelled once its pod is gone": {
+			task:        task().RunningSince(now.Add(-time.Minute)).Cancel().Obj(),
+			objs:        []client.Object{ownJob(task()).Suspend().Started(now.Add(-time.Minute)).Stopped().Obj()},
+			wantPhase:   longtaskv1.PhaseCancelled,
+			wantRunning: &metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonCancelled, Message: "The task was cancelled"},
+			wantJob:     jobSuspended,
+			wantEvents:  []string{"Normal Cancelled The task was cancelled"},
+		},
+		"a task that reports nothing fails at its progress deadline, and its Job is stopped": {
+			task:        task().ProgressDeadline(60).RunningSince(now.Add(-59 * time.Second)).Obj(),
+			objs:        []client.Object{ownJob(task()).Started(now.Add(-59 * time.Second)).Ready().Obj()},
+			clockStep:   time.Second,
+			wantResults: [2]ctrl.Result{{RequeueAfter: time.Second}, {}},
+			wantPhase:   longtaskv1.PhaseFailed,
+			wantRunning: &metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonProgressDeadlineExceeded, Message: stalledMessage},
+			wantJob:     jobSuspended,
+			wantEvents:  []string{"Warning ProgressDeadlineExceeded " + stalledMessage},
+		},
+		"a finished task past its TTL is deleted": {
+			task:        task().TTL(60).FinishedAt(longtaskv1.PhaseSucceeded, now.Add(-2*time.Minute)).Obj(),
+			wantDeleted: true,
+			wantEvents:  []string{"Normal Expired Deleted 60 seconds after it finished (ttlSecondsAfterFinished)"},
+		},
+		"a finished task is looked at again when its TTL runs out, and deleted then": {
+			task:        task().TTL(60).FinishedAt(longtaskv1.PhaseSucceeded, now.Add(-20*time.Second)).Obj(),
+			clockStep:   40 * time.Second,
+			wantResults: [2]ctrl.Result{{RequeueAfter: 40 * time.Second}, {}},
+			wantDeleted: true,
+			wantEvents:  []string{"Normal Expired Deleted 60 seconds after it finished (ttlSecondsAfterFinished)"},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			r, c, _ := newTestReconciler(t, now, append(tc.objs, tc.task)...)
+			var results [2]ctrl.Result
+			results[0] = reconcileTask(t, r, tc.task)
+			r.Clock.(*clocktesting.FakePassiveClock).SetTime(now.Add(tc.clockStep))
+			results[1] = reconcileTask(t, r, tc.task)
+			if results != tc.wantResults {
+				t.Errorf("results %+v, want %+v", results, tc.wantResults)
+			}
+			if diff := cmp.Diff(tc.wantEvents, recordedEvents(r), cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("Events (-want,+got):\n%s", diff)
+			}
+
+			got := &longtaskv1.LongTask{}
+			err := c.Get(context.Background(), client.ObjectKeyFromObject(tc.task), got)
+			if tc.wantDeleted {
+				if !apierrors.IsNotFound(err) {
+					t.Errorf("getting the task: %v, want NotFound", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status.Phase != tc.wantPhase {
+				t.Errorf("phase %s, want %s", got.Status.Phase, tc.wantPhase)
+			}
+			running := meta.FindStatusCondition(got.Status.Conditions, longtaskv1.ConditionRunning)
+			if tc.wantRunning != nil {
+				tc.wantRunning.Type = longtaskv1.ConditionRunning
+			}
+			if diff := cmp.Diff(tc.wantRunning, running, cmpopts.IgnoreFields(metav1.Condition{}, "LastTransitionTime", "ObservedGeneration")); diff != "" {
+				t.Errorf("Running condition (-want,+got):\n%s", diff)
+			}
+			if got := jobOf(t, c, tc.task); got != tc.wantJob {
+				t.Errorf("the Job is %s, want %s", got, tc.wantJob)
+			}
+		})
+	}
+}
+
+// jobWant is the state of the Job with the task's name.
+type jobWant string
+
+const (
+	jobNone         jobWant = "absent"
+	jobRunning      jobWant = "the task's, not suspended"
+	jobSuspended    jobWant = "the task's, suspended"
+	jobSomeoneElses jobWant = "someone else's, untouched"
+)
+
+func jobOf(t *testing.T, c client.Client, task *longtaskv1.LongTask) jobWant {
+	t.Helper()
+	job := &batchv1.Job{}
+	err := c.Get(context.Background(), client.ObjectKeyFromObject(task), job)
+	switch {
+	case apierrors.IsNotFound(err):
+		return jobNone
+	case err != nil:
+		t.Fatalf("getting the Job: %v", err)
+	case !metav1.IsControlledBy(job, task):
+		if job.Spec.Suspend != nil || len(job.OwnerReferences) > 0 {
+			return "someone else's, changed"
+		}
+		return jobSomeoneElses
+	case ptr.Deref(job.Spec.Suspend, false):
+		return jobSuspended
+	}
+	return jobRunning
 }

@@ -114,6 +114,22 @@ func (w *LongTaskWrapper) Phase(phase longtaskv1.Phase) *LongTaskWrapper {
 	return w
 }
 
+// RunningSince puts the task in phase Running, with its Running condition true since at.
+func (w *LongTaskWrapper) RunningSince(at time.Time) *LongTaskWrapper {
+	w.Status.Phase = longtaskv1.PhaseRunning
+	w.Status.Conditions = []metav1.Condition{{
+		Type: longtaskv1.ConditionRunning, Status: metav1.ConditionTrue, Reason: "Running", LastTransitionTime: metav1.Time{Time: at},
+	}}
+	return w
+}
+
+// FinishedAt puts the task in a final phase, finished at the given time.
+func (w *LongTaskWrapper) FinishedAt(phase longtaskv1.Phase, at time.Time) *LongTaskWrapper {
+	w.Status.Phase = phase
+	w.Status.CompletionTime = &metav1.Time{Time: at}
+	return w
+}
+
 // Attempts sets status.attempts.
 func (w *LongTaskWrapper) Attempts(n int32) *LongTaskWrapper { w.Status.Attempts = n; return w }
 
@@ -177,6 +193,12 @@ func MakeJob(name, namespace string) *JobWrapper {
 
 // FromJob wraps an existing Job, to change its status.
 func FromJob(job *batchv1.Job) *JobWrapper { return &JobWrapper{*job.DeepCopy()} }
+
+// OwnedBy makes the Job the task's own, as the controller creates it.
+func (w *JobWrapper) OwnedBy(task *longtaskv1.LongTask) *JobWrapper {
+	w.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(task, longtaskv1.GroupVersion.WithKind("LongTask"))}
+	return w
+}
 
 // Obj returns the Job.
 func (w *JobWrapper) Obj() *batchv1.Job { return &w.Job }
