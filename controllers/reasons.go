@@ -1,5 +1,7 @@
 package controllers
 
+import longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+
 // Reasons of the LongTask's conditions and Events, CamelCase as `kubectl describe` shows them.
 const (
 	ReasonJobPending   = "JobPending"
@@ -10,7 +12,7 @@ const (
 	ReasonCompleted    = "Completed"
 	ReasonTaskFailed   = "TaskFailed"
 	ReasonOOMKilled    = "OOMKilled"
-	ReasonPodLost      = "PodLost"
+	ReasonPodLost      = longtaskv1.FailureReasonPodLost
 	ReasonCancelling   = "Cancelling"
 	ReasonCancelled    = "Cancelled"
 	ReasonExpired      = "Expired"

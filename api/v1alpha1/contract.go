@@ -92,6 +92,10 @@ const (
 	TerminationReasonCommandNotRunnable = "CommandNotRunnable"
 )
 
+// FailureReasonPodLost is status.failure.reason for a task whose pod its node lost (a power loss, a
+// restart): nobody saw how the program ended, and status.failure.exitCode is the container runtime's.
+const FailureReasonPodLost = "PodLost"
+
 // Percent is how far current is towards total, from 0 to 100; 0 when the total is unknown.
 func Percent(current, total int64) int32 {
 	switch {

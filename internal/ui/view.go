@@ -73,16 +73,21 @@ func newTaskView(task *longtaskv1.LongTask, now time.Time) taskView {
 		}
 		v.Duration = end.Sub(start.Time).Round(time.Second).String()
 	}
-	if f := v.Failure; f != nil && f.ExitCode != nil && !messageStatesExitCode(f.Reason) {
+	if f := v.Failure; f != nil && f.ExitCode != nil && !exitCodeSaidOrMeaningless(f.Reason) {
 		v.ExitNote = " (exit code " + strconv.Itoa(int(*f.ExitCode)) + ")"
 	}
 	return v
 }
 
-// messageStatesExitCode reports whether the controller words the message of a failure with that reason
-// and an exit code so that it states the code: a program that exited, or ran out of memory.
-func messageStatesExitCode(reason string) bool {
-	return reason == longtaskv1.TerminationReasonExited || reason == longtaskv1.TerminationReasonOOMKilled
+// exitCodeSaidOrMeaningless reports whether a failure with that reason needs no exit note: the
+// controller's message states the code of a program that exited or ran out of memory, and the code of a
+// pod lost with its node is the container runtime's, not the program's.
+func exitCodeSaidOrMeaningless(reason string) bool {
+	switch reason {
+	case longtaskv1.TerminationReasonExited, longtaskv1.TerminationReasonOOMKilled, longtaskv1.FailureReasonPodLost:
+		return true
+	}
+	return false
 }
 
 // age is how long ago something happened, as kubectl says it: "5m", "2d".

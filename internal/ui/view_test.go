@@ -23,6 +23,9 @@ func TestExitNoteAddsTheCodeOnlyWhereTheMessageLacksIt(t *testing.T) {
 		"out of memory": {
 			failure: longtaskv1.Failure{Reason: "OOMKilled", Message: "The task ran out of memory and was killed (exit code 137)", ExitCode: ptr.To[int32](137)},
 		},
+		"a pod lost with its node: the code is the runtime's": {
+			failure: longtaskv1.Failure{Reason: "PodLost", Message: "The task's pod was lost while it ran", ExitCode: ptr.To[int32](255)},
+		},
 		"command not found": {
 			failure: longtaskv1.Failure{Reason: "CommandNotFound", Message: "Command not found: resize", ExitCode: ptr.To[int32](127)},
 			want:    " (exit code 127)",
