@@ -15,6 +15,9 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/utils/clock"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/internal/worker"
 )
@@ -28,12 +31,7 @@ func main() {
 		if len(args) > 0 && args[0] == "--" {
 			args = args[1:]
 		}
-		cfg, inTask, err := worker.ConfigFromEnv(os.Getenv)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "longtask-worker: %v\n", err)
-			os.Exit(2)
-		}
-		os.Exit(worker.RunTask(args, cfg, inTask, os.Stdout, os.Stderr))
+		os.Exit(run(args))
 	case "demo":
 		fs := flag.NewFlagSet("demo", flag.ExitOnError)
 		var opts worker.DemoOptions
@@ -58,6 +56,29 @@ func main() {
 	default:
 		usage()
 	}
+}
+
+// run runs a task's program, reporting to its LongTask when the Job's environment names one, and returns
+// the program's exit code.
+func run(args []string) int {
+	// Catch SIGTERM before anything else: in a container the worker is PID 1, which ignores signals it
+	// has no handler for, so one that came while the task was being set up would be lost. It is kept and
+	// passed to the program as soon as it starts.
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(signals)
+	cfg, inTask, err := worker.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "longtask-worker: %v\n", err)
+		return 2
+	}
+	var c client.Client
+	if inTask {
+		if c, err = worker.NewClient(); err != nil {
+			fmt.Fprintf(os.Stderr, "longtask-worker: cannot reach the API server, progress will not be reported: %v\n", err)
+		}
+	}
+	return worker.New(cfg, c, clock.RealClock{}, os.Stdout, os.Stderr).Run(context.Background(), args, signals)
 }
 
 func usage() {

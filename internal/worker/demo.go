@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/pkg/progress"
 )
@@ -42,7 +44,7 @@ func Demo(ctx context.Context, out io.Writer, getenv func(string) string, opts D
 	firstAttempt := getenv(longtaskv1.EnvAttempt) == "" || getenv(longtaskv1.EnvAttempt) == "1"
 	for i := start; i <= opts.Steps; i++ {
 		took := time.Duration(rand.Int64N(int64(opts.MaxDelay) + 1))
-		if !sleep(ctx, took) {
+		if !sleep(ctx, clock.RealClock{}, took) {
 			return ctx.Err()
 		}
 		// A line for the task's log, as a real task prints what it did between its reports.

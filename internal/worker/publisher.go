@@ -5,6 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
+
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
 
@@ -49,6 +52,7 @@ type Publisher struct {
 	// Deprecated: use BeforeWrite. Kept only until hack/bench/live.go, outside this change, moves to it.
 	Finish func(*Snapshot, time.Time)
 
+	clock    clock.Clock
 	mu       sync.Mutex
 	interval time.Duration
 	latest   Snapshot
@@ -59,7 +63,12 @@ type Publisher struct {
 
 // NewPublisher returns a publisher that calls write at most once per interval.
 func NewPublisher(interval time.Duration, write WriteFunc) *Publisher {
-	return &Publisher{write: write, interval: interval, wake: make(chan struct{}, 1), OnError: func(error) {}}
+	return newPublisher(interval, write, clock.RealClock{})
+}
+
+// newPublisher is NewPublisher on the given clock.
+func newPublisher(interval time.Duration, write WriteFunc, clk clock.Clock) *Publisher {
+	return &Publisher{write: write, clock: clk, interval: interval, wake: make(chan struct{}, 1), OnError: func(error) {}}
 }
 
 // SetInterval changes the shortest time between writes, as the controller's write budget asks.
@@ -103,9 +112,9 @@ func (p *Publisher) snapshot() (Snapshot, uint64) {
 	defer p.mu.Unlock()
 	snap := p.latest.DeepCopy()
 	if p.BeforeWrite != nil {
-		p.BeforeWrite(&snap, time.Now())
+		p.BeforeWrite(&snap, p.clock.Now())
 	} else if p.Finish != nil {
-		p.Finish(&snap, time.Now())
+		p.Finish(&snap, p.clock.Now())
 	}
 	return snap, p.version
 }
@@ -113,7 +122,7 @@ func (p *Publisher) snapshot() (Snapshot, uint64) {
 // Run writes updates until ctx ends. Call Flush after it returned to write the final state.
 func (p *Publisher) Run(ctx context.Context) {
 	var lastWrite time.Time
-	backoff := p.currentInterval()
+	var backoff wait.DelayFunc // while writes fail
 	for {
 		select {
 		case <-ctx.Done():
@@ -121,7 +130,7 @@ func (p *Publisher) Run(ctx context.Context) {
 		case <-p.wake:
 		}
 		if !lastWrite.IsZero() {
-			if !sleep(ctx, p.currentInterval()-time.Since(lastWrite)) {
+			if !sleep(ctx, p.clock, p.currentInterval()-p.clock.Since(lastWrite)) {
 				return
 			}
 		}
@@ -135,59 +144,41 @@ func (p *Publisher) Run(ctx context.Context) {
 			}
 			p.OnError(err)
 			// Keep only the latest state and try again later; updates meanwhile just replace it.
-			if !sleep(ctx, backoff) {
+			if backoff == nil {
+				backoff = writeBackoff(p.currentInterval()).DelayFunc()
+			}
+			if !sleep(ctx, p.clock, backoff()) {
 				return
 			}
-			backoff = min(backoff*2, 30*time.Second)
 			p.poke()
 			continue
 		}
-		backoff = p.currentInterval()
+		backoff = nil
 		p.written = version
-		lastWrite = time.Now()
+		lastWrite = p.clock.Now()
 	}
 }
 
-// Flush writes the latest state if it was not written yet, retrying until ctx ends. It must not run
-// at the same time as Run.
+// Flush writes the latest state if it was not written yet, retrying with flushBackoff until ctx ends. It
+// must not run at the same time as Run.
 func (p *Publisher) Flush(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
-	for {
+	return retry(ctx, p.clock, flushBackoff, func() error {
 		snap, version := p.snapshot()
 		if version == p.written {
 			return nil
 		}
-		err := p.write(ctx, snap)
-		if err == nil {
-			p.written = version
-			return nil
-		}
-		p.OnError(err)
-		if !sleep(ctx, backoff) {
+		if err := p.write(ctx, snap); err != nil {
+			p.OnError(err)
 			return err
 		}
-		backoff = min(backoff*2, 5*time.Second)
-	}
+		p.written = version
+		return nil
+	})
 }
 
 func (p *Publisher) poke() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
-	}
-}
-
-// sleep waits for d or until ctx ends, and reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

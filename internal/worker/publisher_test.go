@@ -3,10 +3,13 @@ package worker
 import (
 	"context"
 	"errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clocktesting "k8s.io/utils/clock/testing"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
@@ -150,6 +153,55 @@ func TestPublisherFollowsTheControllersInterval(t *testing.T) {
 			p.Follow(task, time.Second)
 			if got := p.currentInterval(); got != tc.want {
 				t.Errorf("interval %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPublisherBacksOffBetweenFailedWrites checks the spacing of writes while the API server fails them:
+// from the write interval, doubling up to 30 s, and then, after the program exited, the final flush's from
+// 100 ms doubling up to 5 s.
+func TestPublisherBacksOffBetweenFailedWrites(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := map[string]struct {
+		flush     bool
+		step      time.Duration
+		wantTimes []time.Duration
+	}{
+		"while the program runs": {
+			step:      time.Second,
+			wantTimes: []time.Duration{0, 1 * time.Second, 3 * time.Second, 7 * time.Second, 15 * time.Second, 31 * time.Second, 61 * time.Second, 91 * time.Second},
+		},
+		"the final flush": {
+			flush: true,
+			step:  100 * time.Millisecond,
+			wantTimes: []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond, 700 * time.Millisecond, 1500 * time.Millisecond,
+				3100 * time.Millisecond, 6300 * time.Millisecond, 11300 * time.Millisecond, 16300 * time.Millisecond},
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			clk := clocktesting.NewFakeClock(start)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var times []time.Duration
+			p := newPublisher(time.Second, func(context.Context, Snapshot) error {
+				times = append(times, clk.Since(start))
+				if len(times) == len(tc.wantTimes) {
+					cancel()
+				}
+				return errors.New("the API server is unreachable")
+			}, clk)
+			report(p, 1)
+			runOnClock(t, clk, tc.step, 1, func() {
+				if tc.flush {
+					_ = p.Flush(ctx)
+				} else {
+					p.Run(ctx)
+				}
+			})
+			if diff := cmp.Diff(tc.wantTimes, times); diff != "" {
+				t.Errorf("writes at (-want,+got):\n%s", diff)
 			}
 		})
 	}

@@ -8,12 +8,15 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"k8s.io/utils/clock"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/pkg/progress"
@@ -47,6 +50,8 @@ type Runner struct {
 	// OOMKills counts the kernel's out-of-memory kills in the container, to tell an OOM kill from any
 	// other SIGKILL; nil when unknown.
 	OOMKills func() (int64, bool)
+	// Clock times the reports, the grace period and the progress file's checks; nil for the real clock.
+	Clock clock.WithTicker
 
 	malformed atomic.Int64
 	mu        sync.Mutex
@@ -78,11 +83,12 @@ func (r *Runner) Run(args []string, signals <-chan os.Signal) error {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := pipe(&cmd.Stdout)
 	if err != nil {
-		return err
+		return startError(args[0], err)
 	}
 	stderr, err := pipe(&cmd.Stderr)
 	if err != nil {
-		return err
+		stdout.Close()
+		return startError(args[0], err)
 	}
 	oomBefore, oomKnown := r.oomKills()
 	if err := cmd.Start(); err != nil {
@@ -107,7 +113,7 @@ func (r *Runner) Run(args []string, signals <-chan os.Signal) error {
 	close(exited)
 	// Whatever the program left running in its group ends with it, and so does their hold on the output.
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	if !waitTimeout(&readers, drainTimeout) {
+	if !r.waitTimeout(&readers, drainTimeout) {
 		stdout.Close()
 		stderr.Close()
 		readers.Wait()
@@ -150,7 +156,7 @@ func (r *Runner) forwardSignals(pid int, signals <-chan os.Signal, exited <-chan
 			}
 			_ = syscall.Kill(-pid, s)
 			if s == syscall.SIGTERM && kill == nil && r.GracePeriod > 0 {
-				kill = time.After(r.GracePeriod)
+				kill = r.clock().After(r.GracePeriod)
 			}
 		case <-kill:
 			_ = syscall.Kill(-pid, syscall.SIGKILL)
@@ -196,7 +202,7 @@ func (r *Runner) handle(text string) bool {
 }
 
 func (r *Runner) apply(line progress.Line) {
-	now := time.Now()
+	now := r.clock().Now()
 	r.Publisher.Update(func(s *Snapshot) { r.Tracker.Apply(s, line, now) })
 }
 
@@ -226,14 +232,14 @@ func (r *Runner) watchProgressFile() func() {
 	}
 	go func() {
 		defer close(done)
-		ticker := time.NewTicker(fileCheckInterval)
+		ticker := r.clock().NewTicker(fileCheckInterval)
 		defer ticker.Stop()
 		for {
 			select {
 			case <-stop:
 				check()
 				return
-			case <-ticker.C:
+			case <-ticker.C():
 				check()
 			}
 		}
@@ -267,6 +273,24 @@ func lastLine(s string) string {
 	return strings.TrimSpace(s)
 }
 
+// oomKills reads the oom_kill count of the first of paths that has one: a cgroup v2 memory.events file,
+// or a cgroup v1 memory.oom_control file (Linux 4.13 and later).
+func oomKills(paths ...string) (int64, bool) {
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if count, ok := strings.CutPrefix(line, "oom_kill "); ok {
+				n, err := strconv.ParseInt(count, 10, 64)
+				return n, err == nil
+			}
+		}
+	}
+	return 0, false
+}
+
 func (r *Runner) oomKills() (int64, bool) {
 	if r.OOMKills == nil {
 		return 0, false
@@ -291,15 +315,22 @@ func (r *Runner) Tail() string {
 	return strings.Join(r.tail, "")
 }
 
-func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+func (r *Runner) waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
 		return true
-	case <-time.After(d):
+	case <-r.clock().After(d):
 		return false
 	}
+}
+
+func (r *Runner) clock() clock.WithTicker {
+	if r.Clock == nil {
+		return clock.RealClock{}
+	}
+	return r.Clock
 }
 
 func startError(program string, err error) error {

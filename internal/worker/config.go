@@ -1,0 +1,81 @@
+package worker
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+// defaultFlushTimeout bounds how long the final write is retried after the program exited.
+const defaultFlushTimeout = 20 * time.Second
+
+// memoryEventsFiles are the cgroup files that may count the container's OOM kills, in the order they are
+// tried: cgroup v2's memory.events, then cgroup v1's memory.oom_control. Both have an oom_kill line.
+var memoryEventsFiles = []string{"/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"}
+
+// Config is how the worker finds and reports to its LongTask; the controller sets it in the Job's
+// environment.
+type Config struct {
+	Task             types.NamespacedName
+	ProgressInterval time.Duration
+	Total            int64
+	// GracePeriod is the pod's termination grace period.
+	GracePeriod time.Duration
+	// ProgressFile and ResultFile are where the program may report; the worker makes its own when unset.
+	ProgressFile, ResultFile string
+	// TerminationLog is the file the kubelet reads as the container's termination message; empty outside a
+	// LongTask, where no termination message is written.
+	TerminationLog string
+	// FlushTimeout bounds how long the final write may be retried after the program exited.
+	FlushTimeout time.Duration
+	// MemoryEvents are the cgroup files that may count the container's OOM kills (memoryEventsFiles).
+	MemoryEvents []string
+}
+
+// ConfigFromEnv reads the worker's configuration from the environment. Without LONGTASK_NAME the worker is
+// not inside a LongTask and only runs the program.
+func ConfigFromEnv(getenv func(string) string) (Config, bool, error) {
+	cfg := Config{
+		Task:             types.NamespacedName{Namespace: getenv(longtaskv1.EnvTaskNamespace), Name: getenv(longtaskv1.EnvTaskName)},
+		ProgressInterval: longtaskv1.DefaultProgressInterval,
+		GracePeriod:      corev1.DefaultTerminationGracePeriodSeconds * time.Second,
+		ProgressFile:     getenv(longtaskv1.EnvProgressFile),
+		ResultFile:       getenv(longtaskv1.EnvResultFile),
+		FlushTimeout:     defaultFlushTimeout,
+		MemoryEvents:     memoryEventsFiles,
+	}
+	if cfg.Task.Name == "" {
+		return cfg, false, nil
+	}
+	if cfg.Task.Namespace == "" {
+		return cfg, false, fmt.Errorf("%s is set but %s is not", longtaskv1.EnvTaskName, longtaskv1.EnvTaskNamespace)
+	}
+	cfg.TerminationLog = corev1.TerminationMessagePathDefault
+	if v := getenv(longtaskv1.EnvProgressInterval); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return cfg, false, fmt.Errorf("%s=%q is not a positive duration", longtaskv1.EnvProgressInterval, v)
+		}
+		cfg.ProgressInterval = d
+	}
+	if v := getenv(longtaskv1.EnvTotal); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return cfg, false, fmt.Errorf("%s=%q is not a non-negative integer", longtaskv1.EnvTotal, v)
+		}
+		cfg.Total = n
+	}
+	if v := getenv(longtaskv1.EnvGracePeriod); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return cfg, false, fmt.Errorf("%s=%q is not a number of seconds", longtaskv1.EnvGracePeriod, v)
+		}
+		cfg.GracePeriod = time.Duration(n) * time.Second
+	}
+	return cfg, true, nil
+}
