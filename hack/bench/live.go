@@ -219,7 +219,7 @@ func simulateWorker(ctx context.Context, c client.Client, key types.NamespacedNa
 	})
 	follow(task)
 	tracker := &worker.Tracker{Attempt: 1}
-	publisher.Finish = tracker.Finish
+	publisher.BeforeWrite = tracker.Derive
 	publisher.Update(func(s *worker.Snapshot) { tracker.Start(s, task.Status.Progress, time.Now()) })
 	go publisher.Run(ctx)
 

@@ -20,8 +20,9 @@ var (
 
 const (
 	// readTaskTimeout bounds how long the worker tries to read its task before it runs the program as a
-	// first attempt.
-	readTaskTimeout = 10 * time.Second
+	// first attempt. It outlasts a short API server outage (a restart, an upgrade): a retry that ran
+	// without the checkpoint its task reported would do the work again, or fail again.
+	readTaskTimeout = 2 * time.Minute
 	// readTaskRequestTimeout bounds each of those reads.
 	readTaskRequestTimeout = 5 * time.Second
 	// maxWriteBackoff is the longest the publisher waits between failed progress writes.

@@ -11,8 +11,11 @@ import (
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
 
-// defaultFlushTimeout bounds how long the final write is retried after the program exited.
-const defaultFlushTimeout = 20 * time.Second
+// defaultFlushTimeout bounds how long the final write is retried after the program exited. It outlasts
+// an API server outage of minutes: until the write is done the pod keeps running, so the Job does not
+// complete, and the task is not recorded Succeeded, without its final progress and result. A pod that is
+// being stopped is killed at the end of its grace period whatever this says.
+const defaultFlushTimeout = 5 * time.Minute
 
 // memoryEventsFiles are the cgroup files that may count the container's OOM kills, in the order they are
 // tried: cgroup v2's memory.events, then cgroup v1's memory.oom_control. Both have an oom_kill line.

@@ -47,10 +47,6 @@ type Publisher struct {
 	// BeforeWrite, when set, completes each snapshot taken to be written, with the time it is taken: work
 	// that is needed once per write rather than once per report (Tracker.Derive).
 	BeforeWrite func(*Snapshot, time.Time)
-	// Finish is BeforeWrite's old name, used when BeforeWrite is nil.
-	//
-	// Deprecated: use BeforeWrite. Kept only until hack/bench/live.go, outside this change, moves to it.
-	Finish func(*Snapshot, time.Time)
 
 	clock    clock.Clock
 	mu       sync.Mutex
@@ -113,8 +109,6 @@ func (p *Publisher) snapshot() (Snapshot, uint64) {
 	snap := p.latest.DeepCopy()
 	if p.BeforeWrite != nil {
 		p.BeforeWrite(&snap, p.clock.Now())
-	} else if p.Finish != nil {
-		p.Finish(&snap, p.clock.Now())
 	}
 	return snap, p.version
 }

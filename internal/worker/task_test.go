@@ -140,10 +140,10 @@ func TestReadTaskRetriesWithBackoff(t *testing.T) {
 	}{
 		"read at once":                   {wantReadsAt: []time.Duration{0}, wantCheckpoint: "next"},
 		"read after the server answered": {failures: 3, wantReadsAt: []time.Duration{0, 200 * time.Millisecond, 600 * time.Millisecond, 1400 * time.Millisecond}, wantCheckpoint: "next"},
-		// 200ms, 400ms, 800ms, 1.6s, then 2s apart, until 10s have passed.
-		"given up after ten seconds": {
-			failures:    100,
-			wantReadsAt: []time.Duration{0, 200 * time.Millisecond, 600 * time.Millisecond, 1400 * time.Millisecond, 3 * time.Second, 5 * time.Second, 7 * time.Second, 9 * time.Second},
+		// 200ms, 400ms, 800ms, 1.6s, then 2s apart, until two minutes have passed.
+		"given up after two minutes": {
+			failures:    1000,
+			wantReadsAt: readsEveryTwoSecondsUntil(2 * time.Minute),
 			wantLog:     "reading LongTask photos/resize: the API server is unreachable; running as a first attempt",
 		},
 	}
@@ -181,6 +181,16 @@ func TestReadTaskRetriesWithBackoff(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readsEveryTwoSecondsUntil is when readTask reads a task it cannot get: at 0, 200ms, 600ms and 1.4s, then
+// every 2s, until the end.
+func readsEveryTwoSecondsUntil(end time.Duration) []time.Duration {
+	reads := []time.Duration{0, 200 * time.Millisecond, 600 * time.Millisecond, 1400 * time.Millisecond}
+	for at := 3 * time.Second; at < end; at += 2 * time.Second {
+		reads = append(reads, at)
+	}
+	return reads
 }
 
 func TestWorkerRun(t *testing.T) {

@@ -120,11 +120,6 @@ func (t *Tracker) Derive(s *Snapshot, now time.Time) {
 	}
 }
 
-// Finish is Derive's old name.
-//
-// Deprecated: use Derive. Kept only until hack/bench/live.go, outside this change, moves to it.
-func (t *Tracker) Finish(s *Snapshot, now time.Time) { t.Derive(s, now) }
-
 // rateEstimator keeps a time-weighted moving average of steps per second.
 type rateEstimator struct {
 	reports      int
