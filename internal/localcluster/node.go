@@ -12,10 +12,13 @@ import (
 	"text/template"
 	"time"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	runtimeapi "k8s.io/cri-api/pkg/apis/runtime/v1"
 
 	"github.com/longtask-dev/longtask/internal/images"
 )
@@ -293,8 +296,17 @@ func readyHeartbeat(ctx context.Context, client kubernetes.Interface) (time.Time
 	return time.Time{}, nil
 }
 
-func (c *Cluster) containerdReady(context.Context) error {
-	_, err := os.Stat(c.node.containerdSocket())
+func (c *Cluster) containerdReady(ctx context.Context) error {
+	// The socket appears before containerd's CRI plugin has initialized, which takes seconds on a busy
+	// machine; a kubelet started then exits ("server is not initialized yet"). Ask the CRI, as it will.
+	conn, err := grpc.NewClient("unix://"+c.node.containerdSocket(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = runtimeapi.NewRuntimeServiceClient(conn).Version(ctx, &runtimeapi.VersionRequest{})
 	return err
 }
 
