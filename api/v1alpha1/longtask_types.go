@@ -300,7 +300,3 @@ type LongTaskList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []LongTask `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&LongTask{}, &LongTaskList{})
-}

@@ -106,7 +106,3 @@ type LongTaskTemplateList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []LongTaskTemplate `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&LongTaskTemplate{}, &LongTaskTemplateList{})
-}
