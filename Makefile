@@ -9,6 +9,7 @@ CONTROLLER_TOOLS_VERSION ?= v0.21.0
 KWOK_VERSION ?= v0.8.0
 HELM_VERSION ?= v3.22.0
 KUSTOMIZE_VERSION ?= v5.8.2
+GOLANGCI_LINT_VERSION ?= v2.15.0
 K8S_VERSION ?= 1.36.3
 ETCD_VERSION ?= 3.6.8
 
@@ -17,6 +18,7 @@ CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 KWOK ?= $(LOCALBIN)/kwok
 HELM ?= $(LOCALBIN)/helm
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint
 KUBEBUILDER_ASSETS ?= $(LOCALBIN)/k8s
 GO_TEST_FLAGS ?= -race
 
@@ -61,6 +63,10 @@ fmt: ## Run go fmt.
 .PHONY: vet
 vet: ## Run go vet.
 	go vet ./...
+
+.PHONY: lint
+lint: golangci-lint ## Run golangci-lint with .golangci.yml, over the e2e and fault suites too.
+	$(GOLANGCI_LINT) run --build-tags e2e,faults ./...
 
 .PHONY: test
 test: manifests generate vet controlplane chromium terminal helm kustomize ## Run unit, integration (real kube-apiserver and etcd, real browser and terminal) and end-to-end tests.
@@ -220,6 +226,15 @@ $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION):
 	mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 	mv $(LOCALBIN)/kustomize $@
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint, which make lint runs, into bin/.
+$(GOLANGCI_LINT): $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+	ln -sf golangci-lint-$(GOLANGCI_LINT_VERSION) $@
+$(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION):
+	mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	mv $(LOCALBIN)/golangci-lint $@
 
 .PHONY: help
 help: ## Show this help.
