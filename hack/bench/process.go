@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,7 +41,8 @@ func startProcessWithEnv(opts benchOptions, name string, env []string, argv ...s
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
+	// The process has its own copy of the file once started; closing ours loses nothing it writes.
+	defer func() { _ = logFile.Close() }()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.Env = append(os.Environ(), env...)
@@ -214,7 +216,7 @@ func saveProfile(ctx context.Context, httpClient *http.Client, url, dir, name st
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
 	_, err = io.Copy(f, resp.Body)
-	return path, err
+	// Close is where a write the file system deferred fails: a profile cut short must not pass as saved.
+	return path, errors.Join(err, f.Close())
 }
