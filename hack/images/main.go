@@ -35,20 +35,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	var err error
-	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	var run func(ctx context.Context, args []string) error
+	switch os.Args[1] {
 	case "build":
-		err = build(ctx, args)
+		run = build
 	case "push":
-		err = push(ctx, args)
+		run = push
 	case "overlay":
-		err = overlay(args)
+		run = func(_ context.Context, args []string) error { return overlay(args) }
 	default:
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[2:])
+	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "images: %v\n", err)
 		os.Exit(1)

@@ -68,15 +68,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	if os.Args[1] == "fault" {
 		cmd, err := parseFault(os.Args[2:])
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "localcluster fault: %v\n%s\n", err, usage)
 			os.Exit(2)
 		}
-		if err := runFault(ctx, cmd, os.Stdout); err != nil {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		err = runFault(ctx, cmd, os.Stdout)
+		stop()
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "localcluster fault: %v\n", err)
 			os.Exit(1)
 		}
@@ -107,7 +108,10 @@ func main() {
 	})
 	_ = fs.Parse(os.Args[2:])
 
-	if err := up(ctx, opts); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := up(ctx, opts)
+	stop()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "localcluster: %v\n", err)
 		os.Exit(1)
 	}
@@ -188,7 +192,8 @@ func up(ctx context.Context, opts options) error {
 	if err := os.WriteFile(ready, []byte(time.Now().Format(time.RFC3339)), 0o600); err != nil {
 		return err
 	}
-	defer os.Remove(ready)
+	// Removing the file just written into our own state directory fails only if the directory is gone.
+	defer func() { _ = os.Remove(ready) }()
 	fmt.Fprintf(os.Stderr, `
 The cluster is up. In another terminal:
 
