@@ -268,7 +268,8 @@ func (c *Cluster) spawn(name string, argv []string) (*component, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
+	// The process has its own copy of the file once started; closing ours loses nothing it writes.
+	defer func() { _ = logFile.Close() }()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	// Their own process group, so that Ctrl-C reaches only this program, which stops them in order; and
@@ -459,13 +460,19 @@ func (c *Cluster) loadPorts() error {
 // FreePorts asks the kernel for n free loopback ports. Holding the listeners until all are chosen keeps
 // the ports distinct.
 func FreePorts(n int) ([]int, error) {
+	var listeners []net.Listener
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
 	var ports []int
 	for range n {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
-		defer l.Close()
+		listeners = append(listeners, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil

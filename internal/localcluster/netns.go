@@ -27,14 +27,14 @@ func inNetNS(nsPath string, fn func() error) error {
 	if err != nil {
 		return err
 	}
-	defer target.Close()
+	defer func() { _ = target.Close() }() // a namespace handle, only read
 	runtime.LockOSThread()
 	own, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
 	if err != nil {
 		runtime.UnlockOSThread()
 		return err
 	}
-	defer own.Close()
+	defer func() { _ = own.Close() }() // a namespace handle, only read
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
 		return fmt.Errorf("entering network namespace %s: %w", nsPath, err)
