@@ -19,7 +19,8 @@ func HelmValues(refs map[string]string) ([]string, error) {
 		if !ok {
 			return nil, fmt.Errorf("no reference for the %s image", name)
 		}
-		repo, version, field := ref, "", "tag"
+		var repo, version string
+		field := "tag"
 		if r, digest, ok := strings.Cut(ref, "@"); ok {
 			repo, version, field = r, digest, "digest"
 		} else if i := strings.LastIndex(ref, ":"); i > strings.LastIndex(ref, "/") {
