@@ -95,7 +95,7 @@ func newTestReconciler(t *testing.T, now time.Time, objs ...client.Object) (*Lon
 				return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
 			},
 		}).Build()
-	apiReader := interceptor.NewClient(c.(client.WithWatch), interceptor.Funcs{
+	apiReader := interceptor.NewClient(c, interceptor.Funcs{
 		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
 			calls.read()
 			return c.Get(ctx, key, obj, opts...)

@@ -123,6 +123,7 @@ func NewCommand(env Env) *cobra.Command {
 	cmd.SetErr(env.Streams.ErrOut)
 	// A flag cobra cannot parse is a usage error, like any other.
 	cmd.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		//nolint:staticcheck // ST1005: the error is the plugin's last words to the user, ending with kubectl's usage hint.
 		return withCode(ExitError, fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath()))
 	})
 	flags.AddFlags(cmd.PersistentFlags())

@@ -48,6 +48,7 @@ func SessionKey(ctx context.Context, kube kubernetes.Interface, namespace, name 
 	}
 	key := secret.Data[sessionKeyField]
 	if len(key) != sessionKeySize {
+		//nolint:staticcheck // ST1005: "Secret" is the Kubernetes kind, written as kubectl writes it.
 		return nil, fmt.Errorf("Secret %s/%s: data.%s must be %d bytes, it has %d; delete the Secret and the UI makes a new one",
 			namespace, name, sessionKeyField, sessionKeySize, len(key))
 	}
