@@ -48,13 +48,14 @@ func run(m *testing.M) int {
 	if stateDir, err = os.MkdirTemp("", "longtask-e2e-"); err != nil {
 		panic(err)
 	}
-	defer os.RemoveAll(stateDir)
+	defer func() { _ = os.RemoveAll(stateDir) }() // a temporary directory; the outcome is already decided
 
 	clusterLog, err := os.Create(filepath.Join(stateDir, "localcluster.log"))
 	if err != nil {
 		panic(err)
 	}
-	defer clusterLog.Close()
+	// localcluster has its own copy of the file; closing ours loses nothing it writes.
+	defer func() { _ = clusterLog.Close() }()
 	uiPort, err := freePort()
 	if err != nil {
 		panic(err)
@@ -67,7 +68,9 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer cluster.stop()
-	os.Setenv("KUBECONFIG", filepath.Join(stateDir, "kubeconfig"))
+	if err := os.Setenv("KUBECONFIG", filepath.Join(stateDir, "kubeconfig")); err != nil {
+		panic(err)
+	}
 	code := m.Run()
 	if code != 0 {
 		printLogs()
@@ -106,10 +109,10 @@ func (c *localCluster) start() error {
 func (c *localCluster) stop() {
 	_ = c.cmd.Process.Signal(syscall.SIGINT)
 	select {
-	case <-c.exited:
+	case <-c.exited: //nolint:errcheck // after SIGINT its exit status says only that it was stopped
 	case <-time.After(60 * time.Second):
 		_ = c.cmd.Process.Kill()
-		<-c.exited
+		<-c.exited //nolint:errcheck // after SIGKILL likewise
 	}
 }
 
@@ -122,7 +125,10 @@ func waitReady(exited <-chan error) error {
 		}
 		select {
 		case err := <-exited:
-			return fmt.Errorf("localcluster exited: %v", err)
+			if err == nil {
+				return errors.New("localcluster exited")
+			}
+			return fmt.Errorf("localcluster exited: %w", err)
 		case <-deadline:
 			return errors.New("timed out after 5 minutes")
 		case <-time.After(500 * time.Millisecond):

@@ -145,7 +145,7 @@ func admissionFuzzSeeds(t *testing.T) []int64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer file.Close()
+	defer func() { _ = file.Close() }() // only read
 	var seeds []int64
 	lines := bufio.NewScanner(file)
 	for lines.Scan() {

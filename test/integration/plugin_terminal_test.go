@@ -41,7 +41,7 @@ func (term *terminal) tmux(args ...string) error {
 	cmd := exec.Command("tmux", append([]string{"-L", term.socket, "-f", "/dev/null"}, args...)...)
 	cmd.Env = append(os.Environ(), "TERM=xterm-256color")
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("tmux %v: %v: %s", args, err, out)
+		return fmt.Errorf("tmux %v: %w: %s", args, err, out)
 	}
 	return nil
 }
@@ -50,7 +50,7 @@ func (term *terminal) tmux(args ...string) error {
 func (term *terminal) screen() (string, error) {
 	out, err := exec.Command("tmux", "-L", term.socket, "capture-pane", "-p", "-t", "plugin").CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("tmux capture-pane: %v: %s", err, out)
+		return "", fmt.Errorf("tmux capture-pane: %w: %s", err, out)
 	}
 	return strings.TrimRight(string(out), "\n"), nil
 }

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -31,7 +32,8 @@ func TestRetriedDemoTaskResumesFromItsCheckpoint(t *testing.T) {
 	start := time.Now()
 	setJobStatus(t, testutil.FromJob(job).Started(start).Ready().Obj())
 	out, err := runTaskContainer(t, job)
-	if exitErr, ok := err.(*exec.ExitError); !ok || exitErr.ExitCode() != 1 {
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 1 {
 		t.Fatalf("the first attempt ended with %v, want exit code 1\n%s", err, out)
 	}
 	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
@@ -106,7 +108,8 @@ func TestSIGTERMWritesTheLastProgressBeforeTheWorkerExits(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := cmd.Wait()
-	if exitErr, ok := err.(*exec.ExitError); !ok || exitErr.ExitCode() != 143 {
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 143 {
 		t.Fatalf("the worker ended with %v, want 143 (the program's SIGTERM)", err)
 	}
 	got := &longtaskv1.LongTask{}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,8 +143,8 @@ func TestWorkerExitsWithTheProgramsExitCode(t *testing.T) {
 	job := waitForJob(t, task)
 
 	out, err := runTaskContainer(t, job)
-	exitErr, ok := err.(*exec.ExitError)
-	if !ok || exitErr.ExitCode() != 4 {
+	var exitErr *exec.ExitError
+	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 4 {
 		t.Fatalf("the worker ended with %v, want exit code 4\n%s", err, out)
 	}
 	g := gomega.NewWithT(t)

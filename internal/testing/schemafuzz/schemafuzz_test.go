@@ -117,7 +117,10 @@ func parseLoc(path string) []any {
 		loc = append(loc, name)
 		if rest != "" {
 			var i int
-			fmt.Sscanf(rest, "%d]", &i)
+			if _, err := fmt.Sscanf(rest, "%d]", &i); err != nil {
+				// A location this cannot read would point the test at the wrong value.
+				panic(fmt.Sprintf("parseLoc(%q): %v", path, err))
+			}
 			loc = append(loc, i)
 		}
 	}
