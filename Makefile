@@ -69,7 +69,7 @@ lint: golangci-lint ## Run golangci-lint with .golangci.yml, over the e2e and fa
 	$(GOLANGCI_LINT) run --build-tags e2e,faults ./...
 
 .PHONY: test
-test: manifests generate vet controlplane chromium terminal helm kustomize ## Run unit, integration (real kube-apiserver and etcd, real browser and terminal) and end-to-end tests.
+test: manifests generate vet lint controlplane chromium terminal helm kustomize ## Run unit, integration (real kube-apiserver and etcd, real browser and terminal) and end-to-end tests.
 	$(HELM) lint charts/longtask
 	KUBEBUILDER_ASSETS="$(KUBEBUILDER_ASSETS)" HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" go test $(GO_TEST_FLAGS) ./... -count=1
 	$(MAKE) test-e2e
