@@ -60,7 +60,7 @@ func NewLongTaskReconciler(mgr ctrl.Manager, opts JobOptions, writesPerSecond fl
 // +kubebuilder:rbac:groups=longtask.dev,resources=longtasks,verbs=get;list;watch;delete
 // +kubebuilder:rbac:groups=longtask.dev,resources=longtasks/status,verbs=get;patch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
 // Reconcile brings one LongTask's Job and status in line with its spec.
@@ -103,6 +103,10 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err := r.updateStatusIfChanged(ctx, task, d); err != nil {
 		return ctrl.Result{}, err
 	}
+	lookForStuckPods, err := r.deleteStuckPods(ctx, task, job, world.now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	if world.conflict != nil && !task.Status.Phase.Finished() {
 		// Someone else's Job has the task's name: look again now and then, since deleting that Job raises
 		// no event for this task.
@@ -113,7 +117,18 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	// Come back when the progress deadline would pass; a progress report meanwhile brings the task back
 	// sooner, through the status change it makes.
-	return ctrl.Result{RequeueAfter: untilStalled(task, world.now)}, nil
+	return ctrl.Result{RequeueAfter: soonest(untilStalled(task, world.now), lookForStuckPods)}, nil
+}
+
+// soonest is the shortest of durations that are not 0, or 0.
+func soonest(durations ...time.Duration) time.Duration {
+	var d time.Duration
+	for _, next := range durations {
+		if next > 0 && (d == 0 || next < d) {
+			d = next
+		}
+	}
+	return d
 }
 
 // reconcileJob makes sure the task has its Job, unless it is finished or cancelled, and returns it, or nil.

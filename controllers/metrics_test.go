@@ -157,7 +157,12 @@ func TestMetricsCountFailuresByReason(t *testing.T) {
 		},
 		"a non-zero exit": {
 			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), batchv1.JobReasonBackoffLimitExceeded, "", 1).Obj(),
+			pods:       []corev1.Pod{*testutil.TerminatedPod("resize-a", "photos", "resize", 1, "Error", "", started.Add(time.Hour))},
 			wantReason: ReasonTaskFailed,
+		},
+		"a pod lost before it said how it ended": {
+			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), batchv1.JobReasonBackoffLimitExceeded, "", 1).Obj(),
+			wantReason: ReasonPodLost,
 		},
 		"a reason outside the documented set": {
 			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), batchv1.JobReasonBackoffLimitExceeded, "", 1).Obj(),

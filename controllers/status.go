@@ -235,6 +235,11 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 
 	terminated := lastTermination(pods)
 	if terminated == nil {
+		if !jobReason {
+			// No pod says how the task ended: it was deleted before it ended, with its node or because its
+			// kubelet would never start it (deleteStuckPods).
+			f.Reason, f.Message = ReasonPodLost, "The task's pod was lost before it said how the task ended: its node stopped or restarted, or the pod was deleted"
+		}
 		return f
 	}
 	f.ExitCode = ptr.To(terminated.ExitCode)

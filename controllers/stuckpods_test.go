@@ -1,0 +1,79 @@
+package controllers
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	testutil "github.com/longtask-dev/longtask/internal/testing"
+)
+
+// podAfterReboot is a task's pod as a kubelet leaves it when its node restarted between creating the task
+// container and starting it: Pending, without a sandbox since sandboxLost, its container created.
+func podAfterReboot(name string, sandboxLost time.Time, created bool) *corev1.Pod {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "photos", UID: "pod-uid", Labels: map[string]string{longtaskv1.LabelTaskName: "resize"}},
+		Status: corev1.PodStatus{
+			Phase:      corev1.PodPending,
+			Conditions: []corev1.PodCondition{{Type: corev1.PodReadyToStartContainers, Status: corev1.ConditionFalse, LastTransitionTime: metav1.Time{Time: sandboxLost}}},
+			ContainerStatuses: []corev1.ContainerStatus{{
+				Name: longtaskv1.TaskContainerName, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{}},
+			}},
+		},
+	}
+	if created {
+		pod.Status.ContainerStatuses[0].ContainerID = "containerd://abc"
+	}
+	return pod
+}
+
+func TestReconcileDeletesAPodItsKubeletWillNotStart(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for name, tc := range map[string]struct {
+		pod         *corev1.Pod
+		wantDeleted bool
+	}{
+		"stuck for longer than the grace": {pod: podAfterReboot("resize-a", now.Add(-2*stuckPodGrace), true), wantDeleted: true},
+		"stuck for less than the grace":   {pod: podAfterReboot("resize-a", now.Add(-stuckPodGrace/2), true)},
+		"slow to start: no container yet": {pod: podAfterReboot("resize-a", now.Add(-2*stuckPodGrace), false)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			task := testutil.MakeLongTask("resize", "photos").Phase(longtaskv1.PhasePending).Obj()
+			job := testutil.MakeJob("resize", "photos").OwnedBy(task).Started(now.Add(-time.Hour)).Obj()
+			r, c, _ := newTestReconciler(t, now, task, job, tc.pod)
+
+			result := reconcileTask(t, r, task)
+
+			err := c.Get(context.Background(), client.ObjectKeyFromObject(tc.pod), &corev1.Pod{})
+			if deleted := err != nil; deleted != tc.wantDeleted {
+				t.Errorf("pod deleted: %v (%v), want %v", deleted, err, tc.wantDeleted)
+			}
+			if result.RequeueAfter <= 0 || result.RequeueAfter > stuckPodGrace {
+				t.Errorf("requeue after %v, want within %v: nothing else wakes the task while its pod waits", result.RequeueAfter, stuckPodGrace)
+			}
+			recorded := strings.Join(drain(r.Recorder.(*events.FakeRecorder)), "\n")
+			if got := strings.Contains(recorded, "Warning PodLost"); got != tc.wantDeleted {
+				t.Errorf("events %q: a PodLost Warning %v, want %v", recorded, got, tc.wantDeleted)
+			}
+		})
+	}
+}
+
+func drain(recorder *events.FakeRecorder) []string {
+	var got []string
+	for {
+		select {
+		case e := <-recorder.Events:
+			got = append(got, e)
+		default:
+			return got
+		}
+	}
+}
