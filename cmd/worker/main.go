@@ -40,8 +40,9 @@ func main() {
 		fs.IntVar(&opts.FailAt, "fail-at", 0, "fail the first attempt after this step, to show a retry resuming")
 		_ = fs.Parse(args)
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		defer stop()
-		if err := worker.Demo(ctx, os.Stdout, os.Getenv, opts); err != nil {
+		err := worker.Demo(ctx, os.Stdout, os.Getenv, opts)
+		stop()
+		if err != nil {
 			fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 			os.Exit(1)
 		}

@@ -17,7 +17,7 @@ func Install(dir, name string) error {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }() // only read
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -26,13 +26,13 @@ func Install(dir, name string) error {
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
+	defer func() { _ = os.Remove(tmp.Name()) }() // gone already once renamed into place
 	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the copy's error is the one to report
 		return err
 	}
 	if err := tmp.Chmod(0o755); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the copy's error is the one to report
 		return err
 	}
 	if err := tmp.Close(); err != nil {

@@ -87,18 +87,19 @@ func (r *Runner) Run(args []string, signals <-chan os.Signal) error {
 	}
 	stderr, err := pipe(&cmd.Stderr)
 	if err != nil {
-		stdout.Close()
+		_ = stdout.Close()
 		return startError(args[0], err)
 	}
 	oomBefore, oomKnown := r.oomKills()
+	// Closing pipes the worker made can only fail if they were closed already: nothing to report.
 	if err := cmd.Start(); err != nil {
-		stdout.Close()
-		stderr.Close()
+		_ = stdout.Close()
+		_ = stderr.Close()
 		return startError(args[0], err)
 	}
 	// The program holds the write ends now; ours must go, or the reads never end.
-	cmd.Stdout.(*os.File).Close()
-	cmd.Stderr.(*os.File).Close()
+	_ = cmd.Stdout.(*os.File).Close()
+	_ = cmd.Stderr.(*os.File).Close()
 
 	var readers sync.WaitGroup
 	readers.Add(2)
@@ -114,8 +115,8 @@ func (r *Runner) Run(args []string, signals <-chan os.Signal) error {
 	// Whatever the program left running in its group ends with it, and so does their hold on the output.
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	if !r.waitTimeout(&readers, drainTimeout) {
-		stdout.Close()
-		stderr.Close()
+		_ = stdout.Close()
+		_ = stderr.Close()
 		readers.Wait()
 	}
 	stopWatchingFile()
@@ -256,7 +257,7 @@ func (r *Runner) readResultFile() {
 	if err != nil {
 		return
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // only read
 	// A few bytes more than the cap, so that cutting it keeps a character whole.
 	data, err := io.ReadAll(io.LimitReader(f, longtaskv1.MaxResultBytes+utf8.UTFMax))
 	if err != nil || len(data) == 0 {

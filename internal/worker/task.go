@@ -126,7 +126,10 @@ func (w *Worker) finish(ctx context.Context, runner *Runner, runErr error) int {
 	}
 	w.logf("%s", exit.Message)
 	if w.cfg.TerminationLog != "" {
-		writeTerminationMessage(w.cfg.TerminationLog, longtaskv1.TerminationMessage{Reason: exit.Reason, Message: exit.Message, Output: runner.Tail()})
+		message := longtaskv1.TerminationMessage{Reason: exit.Reason, Message: exit.Message, Output: runner.Tail()}
+		if err := writeTerminationMessage(w.cfg.TerminationLog, message); err != nil {
+			w.logf("writing the termination message: %v", err)
+		}
 	}
 	return exit.Code
 }
@@ -182,7 +185,7 @@ func defaultReportFiles(cfg *Config) (func(), error) {
 	if cfg.ResultFile == "" {
 		cfg.ResultFile = filepath.Join(dir, "result")
 	}
-	return func() { os.RemoveAll(dir) }, nil
+	return func() { _ = os.RemoveAll(dir) }, nil // a temporary directory in a container that is ending
 }
 
 // NewClient connects to the API server as the pod's ServiceAccount (or the kubeconfig outside a pod), with

@@ -11,14 +11,18 @@ import (
 
 // writeTerminationMessage tells the controller, through the pod's status, why the task failed. The
 // kubelet creates the file before the container starts; outside a pod it does not exist and nothing is
-// written.
-func writeTerminationMessage(path string, message longtaskv1.TerminationMessage) {
+// written. A file that cannot be written is an error; the controller then falls back on the log's last
+// lines.
+func writeTerminationMessage(path string, message longtaskv1.TerminationMessage) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
 	if err != nil {
-		return
+		return nil
 	}
-	defer f.Close()
-	_, _ = f.Write(encodeTerminationMessage(message))
+	_, err = f.Write(encodeTerminationMessage(message))
+	if closeErr := f.Close(); err == nil {
+		err = closeErr
+	}
+	return err
 }
 
 // encodeTerminationMessage encodes message as JSON of at most MaxTerminationMessageBytes. The kubelet

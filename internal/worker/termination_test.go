@@ -70,7 +70,9 @@ func TestTerminationMessageIsWrittenOnlyWhereTheKubeletCreatedTheFile(t *testing
 		t.Fatal(err)
 	}
 	message := longtaskv1.TerminationMessage{Reason: "TaskFailed", Message: "the program exited with code 3", Output: "last line"}
-	writeTerminationMessage(existing, message)
+	if err := writeTerminationMessage(existing, message); err != nil {
+		t.Fatal(err)
+	}
 	data, err := os.ReadFile(existing)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +82,9 @@ func TestTerminationMessageIsWrittenOnlyWhereTheKubeletCreatedTheFile(t *testing
 	}
 
 	missing := filepath.Join(dir, "not-in-a-pod")
-	writeTerminationMessage(missing, message)
+	if err := writeTerminationMessage(missing, message); err != nil {
+		t.Errorf("outside a pod, with no termination log: %v, want nothing done", err)
+	}
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Errorf("a termination log was created outside a pod: %v", err)
 	}

@@ -205,8 +205,10 @@ func checkOutcomes(t *testing.T, f fault, tasks map[string]longtaskv1.LongTask) 
 	var lost []string
 	for name, task := range tasks {
 		kind := kindOf(name)
-		var index int
-		fmt.Sscanf(strings.TrimPrefix(name, kind.name+"-"), "%d", &index)
+		index, err := strconv.Atoi(strings.TrimPrefix(name, kind.name+"-"))
+		if err != nil {
+			t.Fatalf("task %s of the mix has no index: %v", name, err)
+		}
 		problems := outcomeProblems(f, kind, index, task)
 		if len(problems) > 0 {
 			lost = append(lost, name)
