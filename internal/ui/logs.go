@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/text"
 )
 
 const (
@@ -218,11 +219,11 @@ func readLines(r io.Reader, line func(string) error) error {
 			continue
 		}
 		if err == nil || len(current) > 0 {
-			text := strings.ToValidUTF8(string(current), "�")
+			shown := text.Cut(string(current), maxLineBytes, text.Start)
 			if cut {
-				text += " …"
+				shown += " …"
 			}
-			if lineErr := line(text); lineErr != nil {
+			if lineErr := line(shown); lineErr != nil {
 				return lineErr
 			}
 		}
