@@ -2,6 +2,7 @@ package localcluster
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // cgroupTree is the cgroup the node lives in, in every hierarchy: its own processes (containerd and the
@@ -143,15 +146,17 @@ func (t cgroupTree) signal(sub string, sig syscall.Signal) int {
 // killAll kills every process in the tree and waits until none is left, for up to timeout: a process
 // may fork while the others are being killed, so it looks again until the tree is empty.
 func (t cgroupTree) killAll(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for t.signal("", syscall.SIGKILL) > 0 {
-		if time.Now().After(deadline) {
-			return fmt.Errorf("processes still in cgroup %s after %s: %v", t.name, timeout, t.pids(""))
-		}
-		time.Sleep(50 * time.Millisecond)
+	err := wait.PollUntilContextTimeout(context.Background(), killAllInterval, timeout, true, func(context.Context) (bool, error) {
+		return t.signal("", syscall.SIGKILL) == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("processes still in cgroup %s after %s: %v", t.name, timeout, t.pids(""))
 	}
 	return nil
 }
+
+// killAllInterval is how often killAll looks for processes left, or forked meanwhile.
+const killAllInterval = 50 * time.Millisecond
 
 // remove removes the tree's cgroups, deepest first, in every hierarchy. They must be empty.
 func (t cgroupTree) remove() error {

@@ -21,6 +21,8 @@ import (
 	"syscall"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -397,20 +399,19 @@ func httpGet(ctx context.Context, client *http.Client, url string) error {
 }
 
 func waitFor(ctx context.Context, timeout time.Duration, check func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		err := check(ctx)
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(200 * time.Millisecond):
-		}
+	var last error
+	err := wait.PollUntilContextTimeout(ctx, waitForInterval, timeout, true, func(ctx context.Context) (bool, error) {
+		last = check(ctx)
+		return last == nil, nil
+	})
+	if err != nil && last != nil {
+		return last
 	}
+	return err
 }
+
+// waitForInterval is how often waitFor checks.
+const waitForInterval = 200 * time.Millisecond
 
 // writeKubeconfig writes a kubeconfig for server that authenticates with one of the cluster's client
 // certificates.

@@ -12,6 +12,8 @@ import (
 	"text/template"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	corev1 "k8s.io/api/core/v1"
@@ -320,10 +322,10 @@ func (c *Cluster) stopNode() error {
 		c.stopComponent(name)
 	}
 	if c.cgroups.signal("kubepods", syscall.SIGTERM) > 0 {
-		deadline := time.Now().Add(podStopGrace)
-		for time.Now().Before(deadline) && len(c.cgroups.pids("kubepods")) > 0 {
-			time.Sleep(100 * time.Millisecond)
-		}
+		// Whatever is left after the grace period is killed below.
+		_ = wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, podStopGrace, true, func(context.Context) (bool, error) {
+			return len(c.cgroups.pids("kubepods")) == 0, nil
+		})
 	}
 	// Only now: the pods reach the API server through these until they end.
 	for _, l := range c.listeners {
