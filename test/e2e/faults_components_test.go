@@ -168,11 +168,18 @@ func signInUI(t *testing.T, ctx context.Context, token string) {
 	waitInPage(t, ctx, `location.pathname === "/" && document.getElementById("viewer") !== null`)
 }
 
-// waitInPage waits until a JavaScript expression is true in the tab.
+// waitInPage waits until a JavaScript expression is true in the tab. A page that navigates (the sign-in
+// form's post and redirect) takes its JavaScript context with it; the poll then starts again in the next.
 func waitInPage(t *testing.T, ctx context.Context, expression string) {
 	t.Helper()
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expression)); err != nil {
-		t.Fatalf("waiting for %s: %v\npage:\n%s", expression, err, pageText(t, ctx))
+	for {
+		_, err := chromedp.Run(ctx, chromedp.Poll[bool](expression))
+		if err == nil {
+			return
+		}
+		if ctx.Err() != nil || !strings.Contains(err.Error(), "context") {
+			t.Fatalf("waiting for %s: %v\npage:\n%s", expression, err, pageText(t, ctx))
+		}
 	}
 }
 
