@@ -30,6 +30,14 @@ func (r *LongTaskReconciler) deleteStuckPods(ctx context.Context, task *longtask
 	if job == nil || task.Status.Phase.Finished() || jobFinished(job) || job.Status.Active == 0 || ptr.Deref(job.Status.Ready, 0) > 0 {
 		return 0, nil
 	}
+	// No pod of a Job younger than the grace can have waited that long: a burst of new tasks costs no
+	// List of their pods.
+	if job.Status.StartTime == nil {
+		return stuckPodGrace, nil
+	}
+	if age := now.Sub(job.Status.StartTime.Time); age < stuckPodGrace {
+		return stuckPodGrace - age, nil
+	}
 	pods, err := r.taskPods(ctx, task)
 	if err != nil {
 		return 0, err

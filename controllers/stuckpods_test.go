@@ -38,18 +38,25 @@ func TestReconcileDeletesAPodItsKubeletWillNotStart(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	for name, tc := range map[string]struct {
 		pod         *corev1.Pod
+		jobStarted  time.Time
 		wantDeleted bool
+		wantReads   int
 	}{
-		"stuck for longer than the grace": {pod: podAfterReboot("resize-a", now.Add(-2*stuckPodGrace), true), wantDeleted: true},
-		"stuck for less than the grace":   {pod: podAfterReboot("resize-a", now.Add(-stuckPodGrace/2), true)},
-		"slow to start: no container yet": {pod: podAfterReboot("resize-a", now.Add(-2*stuckPodGrace), false)},
+		"stuck for longer than the grace": {pod: podAfterReboot("resize-a", now.Add(-2*stuckPodGrace), true), jobStarted: now.Add(-time.Hour), wantDeleted: true, wantReads: 1},
+		"stuck for less than the grace":   {pod: podAfterReboot("resize-a", now.Add(-stuckPodGrace/2), true), jobStarted: now.Add(-time.Hour), wantReads: 1},
+		"slow to start: no container yet": {pod: podAfterReboot("resize-a", now.Add(-2*stuckPodGrace), false), jobStarted: now.Add(-time.Hour), wantReads: 1},
+		// A pod of a Job younger than the grace cannot have waited that long: not even listed.
+		"a new Job": {pod: podAfterReboot("resize-a", now.Add(-2*stuckPodGrace), true), jobStarted: now.Add(-stuckPodGrace / 2)},
 	} {
 		t.Run(name, func(t *testing.T) {
 			task := testutil.MakeLongTask("resize", "photos").Phase(longtaskv1.PhasePending).Obj()
-			job := testutil.MakeJob("resize", "photos").OwnedBy(task).Started(now.Add(-time.Hour)).Obj()
-			r, c, _ := newTestReconciler(t, now, task, job, tc.pod)
+			job := testutil.MakeJob("resize", "photos").OwnedBy(task).Started(tc.jobStarted).Obj()
+			r, c, calls := newTestReconciler(t, now, task, job, tc.pod)
 
 			result := reconcileTask(t, r, task)
+			if calls.reads != tc.wantReads {
+				t.Errorf("%d reads from the API server, want %d", calls.reads, tc.wantReads)
+			}
 
 			err := c.Get(context.Background(), client.ObjectKeyFromObject(tc.pod), &corev1.Pod{})
 			if deleted := err != nil; deleted != tc.wantDeleted {
