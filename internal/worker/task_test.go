@@ -234,6 +234,14 @@ func TestWorkerRun(t *testing.T) {
 			wantProgress:  &longtaskv1.Progress{Current: 10, Total: 10, Percent: 100, Summary: "10/10 (100%)", Message: "done", Attempt: 2},
 			wantResult:    "ok",
 		},
+		// 40 failed writes are about three minutes of an API server outage at the flush's backoff (up to 5 s
+		// apart): the default flush timeout outlasts it, so the task's result is not lost.
+		"the final flush outlasts an outage of minutes": {
+			script:        `echo "::progress 10/10 done"; echo "::result ok"`,
+			patchFailures: 40,
+			wantProgress:  &longtaskv1.Progress{Current: 10, Total: 10, Percent: 100, Summary: "10/10 (100%)", Message: "done", Attempt: 2},
+			wantResult:    "ok",
+		},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -262,7 +270,7 @@ func TestWorkerRun(t *testing.T) {
 			cfg := Config{
 				Task: taskKey, ProgressInterval: time.Second, Total: 10, GracePeriod: 30 * time.Second,
 				ProgressFile: filepath.Join(dir, "progress"), ResultFile: filepath.Join(dir, "result"),
-				TerminationLog: terminationLog, FlushTimeout: 20 * time.Second,
+				TerminationLog: terminationLog, FlushTimeout: defaultFlushTimeout,
 			}
 			var stdout, stderr syncBuffer
 			args := tc.args
