@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 
 	"github.com/chromedp/chromedp"
 )
@@ -33,4 +34,15 @@ func StartBrowser() (context.Context, error) {
 		return nil, fmt.Errorf("starting Chromium: %w", err)
 	}
 	return browser, nil
+}
+
+// NavigatedAway reports whether err says the page a JavaScript poll ran in navigated away (a form's post
+// and its redirect): the poll is worth starting again in the next page.
+func NavigatedAway(err error) bool {
+	for _, s := range []string{"Cannot find context with specified id", "Execution context was destroyed", "Inspected target navigated or closed"} {
+		if strings.Contains(err.Error(), s) {
+			return true
+		}
+	}
+	return false
 }

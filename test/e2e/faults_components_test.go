@@ -177,7 +177,7 @@ func waitInPage(t *testing.T, ctx context.Context, expression string) {
 		if err == nil {
 			return
 		}
-		if ctx.Err() != nil || !strings.Contains(err.Error(), "context") {
+		if ctx.Err() != nil || !testutil.NavigatedAway(err) {
 			t.Fatalf("waiting for %s: %v\npage:\n%s", expression, err, pageText(t, ctx))
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -86,9 +84,7 @@ func startUIWith(t *testing.T, config *rest.Config, auth ui.AuthMode, push bool)
 
 // pageValue waits until a JavaScript expression on the page is truthy and returns its value.
 // A page that navigates (a form post and its redirect) takes its JavaScript context with it; a poll that
-// was running there fails with one of these, and starts again in the new page.
-var navigatedAway = []string{"Cannot find context with specified id", "Execution context was destroyed", "Inspected target navigated or closed"}
-
+// was running there starts again in the new page.
 func pageValue[T any](t *testing.T, ctx context.Context, expression string) T {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -97,7 +93,7 @@ func pageValue[T any](t *testing.T, ctx context.Context, expression string) T {
 		if err == nil {
 			return v
 		}
-		if time.Now().After(deadline) || !slices.ContainsFunc(navigatedAway, func(s string) bool { return strings.Contains(err.Error(), s) }) {
+		if time.Now().After(deadline) || !testutil.NavigatedAway(err) {
 			t.Fatalf("waiting for %s: %v", expression, err)
 		}
 	}
