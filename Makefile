@@ -65,7 +65,8 @@ vet: ## Run go vet.
 	go vet ./...
 
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint with .golangci.yml, over the e2e and fault suites too.
+lint: golangci-lint ## Run golangci-lint with .golangci.yml, over the e2e and fault suites too, and refuse files over 1 MiB in git.
+	hack/check-file-sizes.sh
 	$(GOLANGCI_LINT) run --build-tags e2e,faults ./...
 
 .PHONY: test
