@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -36,10 +33,6 @@ const (
 )
 
 const (
-	sessionCookie = "longtask-session"
-	csrfCookie    = "longtask-csrf"
-	// sessionLifetime is how long a sign-in lasts; the token itself is checked again every reviewTTL.
-	sessionLifetime = 8 * time.Hour
 	// reviewTTL is how long the answers of TokenReview and SubjectAccessReview are kept: a revoked token or
 	// permission stops working within it, and a busy page does not ask the API server on every request.
 	reviewTTL = 30 * time.Second
@@ -185,66 +178,6 @@ func (a *auth) may(ctx context.Context, v viewer, res resource) (bool, error) {
 	}
 	a.access.Add(key, review.Status.Allowed, reviewTTL)
 	return review.Status.Allowed, nil
-}
-
-// seal encrypts a token for the session cookie, with the time it stops being valid, so that the cookie
-// shows nobody the token and cannot be made by anyone without the UI's key.
-func (a *auth) seal(token string, now time.Time) string {
-	plain := binary.BigEndian.AppendUint64(nil, uint64(now.Add(sessionLifetime).Unix()))
-	plain = append(plain, token...)
-	nonce := make([]byte, a.aead.NonceSize())
-	_, _ = rand.Read(nonce)
-	return base64.RawURLEncoding.EncodeToString(a.aead.Seal(nonce, nonce, plain, []byte(sessionCookie)))
-}
-
-func (a *auth) open(sealed string) (string, error) {
-	data, err := base64.RawURLEncoding.DecodeString(sealed)
-	if err != nil || len(data) < a.aead.NonceSize() {
-		return "", errors.New("not a session")
-	}
-	plain, err := a.aead.Open(nil, data[:a.aead.NonceSize()], data[a.aead.NonceSize():], []byte(sessionCookie))
-	if err != nil || len(plain) < 8 {
-		return "", errors.New("not a session")
-	}
-	if time.Now().Unix() > int64(binary.BigEndian.Uint64(plain[:8])) {
-		return "", errors.New("the session expired")
-	}
-	return string(plain[8:]), nil
-}
-
-// csrfToken is the token the forms of a page carry: a signature of the browser's CSRF cookie and the
-// viewer's name, which a page of another site can neither read nor make. It sets the cookie when the
-// browser has none yet.
-func (a *auth) csrfToken(w http.ResponseWriter, r *http.Request, v viewer) string {
-	seed := ""
-	if cookie, err := r.Cookie(csrfCookie); err == nil && cookie.Value != "" {
-		seed = cookie.Value
-	} else {
-		b := make([]byte, 32)
-		_, _ = rand.Read(b)
-		seed = base64.RawURLEncoding.EncodeToString(b)
-		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: seed, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
-		r.AddCookie(&http.Cookie{Name: csrfCookie, Value: seed})
-	}
-	return a.sign(seed, v)
-}
-
-func (a *auth) sign(seed string, v viewer) string {
-	mac := hmac.New(sha256.New, a.key)
-	mac.Write([]byte(seed + "\x00" + v.Name()))
-	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
-}
-
-// checkCSRF refuses a state-changing request whose form does not carry the page's CSRF token.
-func (a *auth) checkCSRF(r *http.Request, v viewer) error {
-	cookie, err := r.Cookie(csrfCookie)
-	if err != nil || cookie.Value == "" {
-		return errors.New("the request has no CSRF cookie: reload the page and try again")
-	}
-	if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(a.sign(cookie.Value, v))) {
-		return errors.New("the request's CSRF token is missing or wrong: reload the page and try again")
-	}
-	return nil
 }
 
 // DefaultAuth is the sign-in a UI listening on address gets when none is asked for: none only when it

@@ -2,8 +2,15 @@ package ui
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"net/http"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -11,6 +18,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+const (
+	sessionCookie = "longtask-session"
+	csrfCookie    = "longtask-csrf"
+	// sessionLifetime is how long a sign-in lasts; the token itself is checked again every reviewTTL.
+	sessionLifetime = 8 * time.Hour
 )
 
 // sessionKeySize is the size of the key that seals session cookies and signs CSRF tokens (AES-256).
@@ -53,4 +67,64 @@ func SessionKey(ctx context.Context, kube kubernetes.Interface, namespace, name 
 			namespace, name, sessionKeyField, sessionKeySize, len(key))
 	}
 	return key, nil
+}
+
+// seal encrypts a token for the session cookie, with the time it stops being valid, so that the cookie
+// shows nobody the token and cannot be made by anyone without the UI's key.
+func (a *auth) seal(token string, now time.Time) string {
+	plain := binary.BigEndian.AppendUint64(nil, uint64(now.Add(sessionLifetime).Unix()))
+	plain = append(plain, token...)
+	nonce := make([]byte, a.aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return base64.RawURLEncoding.EncodeToString(a.aead.Seal(nonce, nonce, plain, []byte(sessionCookie)))
+}
+
+func (a *auth) open(sealed string) (string, error) {
+	data, err := base64.RawURLEncoding.DecodeString(sealed)
+	if err != nil || len(data) < a.aead.NonceSize() {
+		return "", errors.New("not a session")
+	}
+	plain, err := a.aead.Open(nil, data[:a.aead.NonceSize()], data[a.aead.NonceSize():], []byte(sessionCookie))
+	if err != nil || len(plain) < 8 {
+		return "", errors.New("not a session")
+	}
+	if time.Now().Unix() > int64(binary.BigEndian.Uint64(plain[:8])) {
+		return "", errors.New("the session expired")
+	}
+	return string(plain[8:]), nil
+}
+
+// csrfToken is the token the forms of a page carry: a signature of the browser's CSRF cookie and the
+// viewer's name, which a page of another site can neither read nor make. It sets the cookie when the
+// browser has none yet.
+func (a *auth) csrfToken(w http.ResponseWriter, r *http.Request, v viewer) string {
+	seed := ""
+	if cookie, err := r.Cookie(csrfCookie); err == nil && cookie.Value != "" {
+		seed = cookie.Value
+	} else {
+		b := make([]byte, 32)
+		_, _ = rand.Read(b)
+		seed = base64.RawURLEncoding.EncodeToString(b)
+		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: seed, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+		r.AddCookie(&http.Cookie{Name: csrfCookie, Value: seed})
+	}
+	return a.sign(seed, v)
+}
+
+func (a *auth) sign(seed string, v viewer) string {
+	mac := hmac.New(sha256.New, a.key)
+	mac.Write([]byte(seed + "\x00" + v.Name()))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// checkCSRF refuses a state-changing request whose form does not carry the page's CSRF token.
+func (a *auth) checkCSRF(r *http.Request, v viewer) error {
+	cookie, err := r.Cookie(csrfCookie)
+	if err != nil || cookie.Value == "" {
+		return errors.New("the request has no CSRF cookie: reload the page and try again")
+	}
+	if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(a.sign(cookie.Value, v))) {
+		return errors.New("the request's CSRF token is missing or wrong: reload the page and try again")
+	}
+	return nil
 }
