@@ -20,9 +20,14 @@ import (
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
 
+// The cookies' names carry the __Host- prefix: a browser keeps such a cookie only when it came from this
+// very origin over a secure connection (or from localhost, which browsers trust as one), with Path=/ and
+// no Domain. A sibling domain, or a plain-HTTP answer forged on the way to the UI, then cannot plant a
+// CSRF cookie it knows or a session of its own choosing. Browsers already refused the UI's Secure cookies
+// over plain HTTP anywhere but localhost, so the prefix costs no deployment that worked without it.
 const (
-	sessionCookie = "longtask-session"
-	csrfCookie    = "longtask-csrf"
+	sessionCookie = "__Host-longtask-session"
+	csrfCookie    = "__Host-longtask-csrf"
 	// sessionLifetime is how long a sign-in lasts; the token itself is checked again every reviewTTL.
 	sessionLifetime = 8 * time.Hour
 )
@@ -105,7 +110,7 @@ func (a *auth) csrfToken(w http.ResponseWriter, r *http.Request, v viewer) strin
 		b := make([]byte, 32)
 		_, _ = rand.Read(b)
 		seed = base64.RawURLEncoding.EncodeToString(b)
-		http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: seed, Path: "/", HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+		http.SetCookie(w, hostCookie(csrfCookie, seed, 0))
 		r.AddCookie(&http.Cookie{Name: csrfCookie, Value: seed})
 	}
 	return a.sign(seed, v)
@@ -121,10 +126,18 @@ func (a *auth) sign(seed string, v viewer) string {
 func (a *auth) checkCSRF(r *http.Request, v viewer) error {
 	cookie, err := r.Cookie(csrfCookie)
 	if err != nil || cookie.Value == "" {
-		return errors.New("the request has no CSRF cookie: reload the page and try again")
+		return errors.New("the request has no CSRF cookie: reload the page and try again " +
+			"(browsers keep the UI's cookies only over HTTPS, or over HTTP on localhost)")
 	}
 	if !hmac.Equal([]byte(r.PostFormValue("csrf")), []byte(a.sign(cookie.Value, v))) {
 		return errors.New("the request's CSRF token is missing or wrong: reload the page and try again")
 	}
 	return nil
+}
+
+// hostCookie is a cookie of the UI's, as a __Host- name requires it (Secure, Path=/, no Domain), and out
+// of reach of scripts and of other sites' requests. maxAge as http.Cookie's: 0 for a cookie that lasts
+// as long as the browser, negative to delete it.
+func hostCookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode}
 }

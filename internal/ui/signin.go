@@ -41,10 +41,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnauthorized, "signin.html", s.newPage(w, r, viewer{}, "Sign in", signInView{Next: next, Error: message}))
 		return
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: s.auth.seal(token, time.Now()), Path: "/", MaxAge: int(sessionLifetime.Seconds()),
-		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode,
-	})
+	http.SetCookie(w, hostCookie(sessionCookie, s.auth.seal(token, time.Now()), int(sessionLifetime.Seconds())))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -57,7 +54,7 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, hostCookie(sessionCookie, "", -1))
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }
 

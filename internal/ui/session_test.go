@@ -1,0 +1,124 @@
+package ui
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+)
+
+// aliceToken is the one token the API server of newSignInServer accepts, as alice, who may do anything.
+const aliceToken = "alice-token"
+
+// newSignInServer serves a UI with --auth=token, whose API server knows aliceToken.
+func newSignInServer(t *testing.T, opts Options) *httptest.Server {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := longtaskv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	kube := kubefake.NewClientset()
+	kube.PrependReactor("create", "tokenreviews", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		review := action.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenReview)
+		if review.Spec.Token == aliceToken {
+			review.Status = authenticationv1.TokenReviewStatus{Authenticated: true, User: authenticationv1.UserInfo{Username: "alice"}}
+		}
+		return true, review, nil
+	})
+	kube.PrependReactor("create", "subjectaccessreviews", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		review := action.(k8stesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview)
+		review.Status.Allowed = true
+		return true, review, nil
+	})
+	c := fake.NewClientBuilder().WithScheme(scheme).Build()
+	opts.Auth, opts.Client, opts.Kube, opts.Config = AuthToken, c, kube, &rest.Config{Host: "https://api.invalid"}
+	s, err := NewServer(c, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// signIn signs in with token on the sign-in page, as a browser would, and returns the cookies the UI set:
+// the CSRF cookie of the page, and the session cookie of the answer to the form.
+func signIn(t *testing.T, ts *httptest.Server, token string) map[string]*http.Cookie {
+	t.Helper()
+	csrf, csrfToken := csrfFor(t, ts.URL+"/signin")
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/signin", strings.NewReader(url.Values{"csrf": {csrfToken}, "token": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(csrf)
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("signing in: status %d, want 303", resp.StatusCode)
+	}
+	cookies := map[string]*http.Cookie{csrf.Name: csrf}
+	for _, c := range resp.Cookies() {
+		cookies[c.Name] = c
+	}
+	return cookies
+}
+
+// getWith sends GET path with the given cookies, and returns the answer, its body closed.
+func getWith(t *testing.T, ts *httptest.Server, path string, cookies ...*http.Cookie) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+// The UI's cookies carry the __Host- prefix, so that a browser takes them only from this very origin over
+// a secure connection, for the whole site: a page of a sibling domain (evil.example.com beside
+// tasks.example.com) or a plain-HTTP answer on the path to the UI cannot plant a CSRF cookie it knows or a
+// session of its own choosing.
+func TestCookiesAreHostOnly(t *testing.T) {
+	ts := newSignInServer(t, Options{})
+	cookies := signIn(t, ts, aliceToken)
+	for _, name := range []string{"__Host-longtask-csrf", "__Host-longtask-session"} {
+		c := cookies[name]
+		if c == nil {
+			t.Errorf("no cookie %s among %v", name, cookies)
+			continue
+		}
+		// What a browser requires of a __Host- cookie, and what keeps the token from scripts and other sites.
+		if !c.Secure || c.Path != "/" || c.Domain != "" || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode {
+			t.Errorf("%s: Secure %v, Path %q, Domain %q, HttpOnly %v, SameSite %v; want Secure, Path /, no Domain, HttpOnly, Strict",
+				name, c.Secure, c.Path, c.Domain, c.HttpOnly, c.SameSite)
+		}
+	}
+	session := cookies["__Host-longtask-session"]
+	if session == nil {
+		t.FailNow()
+	}
+	if resp := getWith(t, ts, "/api/tasks", session); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /api/tasks with the session cookie: %d, want 200", resp.StatusCode)
+	}
+	// The same value under a name without the prefix, as another origin could have set it, signs nobody in.
+	planted := &http.Cookie{Name: strings.TrimPrefix(session.Name, "__Host-"), Value: session.Value}
+	if resp := getWith(t, ts, "/api/tasks", planted); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /api/tasks with the session under %s: %d, want 401", planted.Name, resp.StatusCode)
+	}
+}
