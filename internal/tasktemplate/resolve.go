@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -13,7 +14,8 @@ import (
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
 
-// reference is $(params.NAME) in a template's command, args and env values.
+// reference is $(params.NAME) in a template's command, args and env values: the places where the kubelet
+// expands $(VAR) too, which is why a value is escaped when it is filled in (escapeExpansion).
 var reference = regexp.MustCompile(`\$\(params\.([A-Za-z_][A-Za-z0-9_-]*)\)`)
 
 // parametersPath is where a task's parameter values are, for error messages.
@@ -60,7 +62,7 @@ func Values(template *longtaskv1.LongTaskTemplateSpec, given []longtaskv1.Parame
 }
 
 // Resolve returns what a task that names the template runs: the template's task with the parameters filled
-// in, and the task's own overrides applied.
+// in, each value escaped so that the kubelet passes it on literally, and the task's own overrides applied.
 func Resolve(template *longtaskv1.LongTaskTemplateSpec, task *longtaskv1.LongTaskSpec) (*longtaskv1.TaskSpec, error) {
 	values, errs := Values(template, task.Parameters)
 	if len(errs) > 0 {
@@ -138,6 +140,14 @@ func replace(s string, path *field.Path, values map[string]string, errs *field.E
 			*errs = append(*errs, field.Invalid(path, s, "refers to "+ref+", which is not one of the template's parameters"))
 			return ref
 		}
-		return value
+		return escapeExpansion(value)
 	})
+}
+
+// escapeExpansion doubles each $ of a parameter's value. The kubelet expands $(VAR) in command, args and
+// env values from the container's environment, Secrets included, and reads $$ as one $: escaped, a value
+// such as $(API_KEY) reaches the program as it was typed, never as the key. The template's own text is
+// the template author's and is not escaped: its $(HOME) is still expanded.
+func escapeExpansion(value string) string {
+	return strings.ReplaceAll(value, "$", "$$")
 }

@@ -211,6 +211,54 @@ func TestResolve(t *testing.T) {
 				return want
 			}(),
 		},
+		// The kubelet expands $(VAR) in command, args and env values from the container's environment,
+		// Secrets included, and reads $$ as $: a value is escaped so that it arrives as it was typed, while
+		// the template's own $(HOME) is still the kubelet's to expand.
+		"a value's $ is escaped, so that the kubelet passes it on as typed": {
+			template: resize(),
+			task:     longtaskv1.LongTaskSpec{Parameters: given("album", "$(API_KEY)", "count", "5")},
+			want: func() *longtaskv1.TaskSpec {
+				want := resize().Task
+				want.Command = []string{"resize", "--count=5"}
+				want.Args = []string{"$$(API_KEY)/5", "$(HOME)", "$(params.album"}
+				want.Env[0].Value = "$$(API_KEY)"
+				return &want
+			}(),
+		},
+		"every $ of a value is escaped, $$ included": {
+			template: resize(),
+			task:     longtaskv1.LongTaskSpec{Parameters: given("album", "$$(HOME) costs $5 $")},
+			want: func() *longtaskv1.TaskSpec {
+				want := resize().Task
+				want.Command = []string{"resize", "--count=20"}
+				want.Args = []string{"$$$$(HOME) costs $$5 $$/20", "$(HOME)", "$(params.album"}
+				want.Env[0].Value = "$$$$(HOME) costs $$5 $$"
+				return &want
+			}(),
+		},
+		"a value is escaped in the podTemplate's task container too": {
+			template: withPodTemplate,
+			task:     longtaskv1.LongTaskSpec{Parameters: given("album", "$(API_KEY)")},
+			want: func() *longtaskv1.TaskSpec {
+				want := withPodTemplate.Task.DeepCopy()
+				task := &want.PodTemplate.Spec.Containers[1]
+				task.Command = []string{"resize", "$$(API_KEY)"}
+				task.Args = []string{"--album=$$(API_KEY)"}
+				task.Env[0].Value = "$$(API_KEY)"
+				return want
+			}(),
+		},
+		"a value that looks like a reference to another parameter stays a value": {
+			template: resize(),
+			task:     longtaskv1.LongTaskSpec{Parameters: given("album", "$(params.count)")},
+			want: func() *longtaskv1.TaskSpec {
+				want := resize().Task
+				want.Command = []string{"resize", "--count=20"}
+				want.Args = []string{"$$(params.count)/20", "$(HOME)", "$(params.album"}
+				want.Env[0].Value = "$$(params.count)"
+				return &want
+			}(),
+		},
 		"a value that does not fit names the parameter": {
 			template: resize(),
 			task:     longtaskv1.LongTaskSpec{Parameters: given("album", "cats", "count", "x")},
