@@ -2,8 +2,6 @@ package ui
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
@@ -55,10 +53,9 @@ type auth struct {
 	mode AuthMode
 	// reviews asks TokenReview and SubjectAccessReview, as the UI.
 	reviews kubernetes.Interface
-	// key seals session cookies and signs CSRF tokens: Options.SessionKey, or, without one, a key made
-	// when the UI starts, so that a restart signs everyone out.
-	key  []byte
-	aead cipher.AEAD
+	// keys seal session cookies and sign CSRF tokens: derived from Options.SessionKey, or, without one,
+	// from a secret made when the UI starts, so that a restart signs everyone out.
+	keys sessionKeys
 	// tokens and access keep the answers of TokenReview and SubjectAccessReview for reviewTTL.
 	tokens *cache.LRUExpireCache
 	access *cache.LRUExpireCache
@@ -77,15 +74,11 @@ func newAuth(mode AuthMode, reviews kubernetes.Interface, key []byte) (*auth, er
 			return nil, err
 		}
 	}
-	block, err := aes.NewCipher(key)
+	keys, err := newSessionKeys(key)
 	if err != nil {
 		return nil, err
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, err
-	}
-	return &auth{mode: mode, reviews: reviews, key: key, aead: aead,
+	return &auth{mode: mode, reviews: reviews, keys: keys,
 		tokens: cache.NewLRUExpireCache(reviewCacheSize), access: cache.NewLRUExpireCache(reviewCacheSize)}, nil
 }
 

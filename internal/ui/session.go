@@ -2,6 +2,9 @@ package ui
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -32,8 +35,44 @@ const (
 	sessionLifetime = 8 * time.Hour
 )
 
-// sessionKeySize is the size of the key that seals session cookies and signs CSRF tokens (AES-256).
+// sessionKeySize is the size of the session secret, and of each key derived from it: AES-256 seals
+// session cookies, HMAC-SHA256 signs CSRF tokens.
 const sessionKeySize = 32
+
+// The HKDF info labels of the keys derived from the session secret, one per use.
+const (
+	sealKeyInfo = "longtask-ui session cookie AES-256-GCM"
+	csrfKeyInfo = "longtask-ui CSRF token HMAC-SHA256"
+)
+
+// sessionKeys are the keys derived from the one session secret: one seals session cookies, the other
+// signs CSRF tokens. Had they one key, the CSRF token every page shows would be a MAC made with the
+// key that seals sessions; apart, neither use can stand in for the other, and the secret itself
+// signs and seals nothing. HKDF makes the same keys from the same secret in every replica.
+type sessionKeys struct {
+	seal cipher.AEAD
+	csrf []byte
+}
+
+func newSessionKeys(secret []byte) (sessionKeys, error) {
+	sealKey, err := hkdf.Key(sha256.New, secret, nil, sealKeyInfo, sessionKeySize)
+	if err != nil {
+		return sessionKeys{}, err
+	}
+	csrfKey, err := hkdf.Key(sha256.New, secret, nil, csrfKeyInfo, sessionKeySize)
+	if err != nil {
+		return sessionKeys{}, err
+	}
+	block, err := aes.NewCipher(sealKey)
+	if err != nil {
+		return sessionKeys{}, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return sessionKeys{}, err
+	}
+	return sessionKeys{seal: aead, csrf: csrfKey}, nil
+}
 
 // sessionKeyField is the Secret's field that holds the key.
 const sessionKeyField = "key"
@@ -79,17 +118,17 @@ func SessionKey(ctx context.Context, kube kubernetes.Interface, namespace, name 
 func (a *auth) seal(token string, now time.Time) string {
 	plain := binary.BigEndian.AppendUint64(nil, uint64(now.Add(sessionLifetime).Unix()))
 	plain = append(plain, token...)
-	nonce := make([]byte, a.aead.NonceSize())
+	nonce := make([]byte, a.keys.seal.NonceSize())
 	_, _ = rand.Read(nonce)
-	return base64.RawURLEncoding.EncodeToString(a.aead.Seal(nonce, nonce, plain, []byte(sessionCookie)))
+	return base64.RawURLEncoding.EncodeToString(a.keys.seal.Seal(nonce, nonce, plain, []byte(sessionCookie)))
 }
 
 func (a *auth) open(sealed string) (string, error) {
 	data, err := base64.RawURLEncoding.DecodeString(sealed)
-	if err != nil || len(data) < a.aead.NonceSize() {
+	if err != nil || len(data) < a.keys.seal.NonceSize() {
 		return "", errors.New("not a session")
 	}
-	plain, err := a.aead.Open(nil, data[:a.aead.NonceSize()], data[a.aead.NonceSize():], []byte(sessionCookie))
+	plain, err := a.keys.seal.Open(nil, data[:a.keys.seal.NonceSize()], data[a.keys.seal.NonceSize():], []byte(sessionCookie))
 	if err != nil || len(plain) < 8 {
 		return "", errors.New("not a session")
 	}
@@ -117,7 +156,7 @@ func (a *auth) csrfToken(w http.ResponseWriter, r *http.Request, v viewer) strin
 }
 
 func (a *auth) sign(seed string, v viewer) string {
-	mac := hmac.New(sha256.New, a.key)
+	mac := hmac.New(sha256.New, a.keys.csrf)
 	mac.Write([]byte(seed + "\x00" + v.Name()))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }

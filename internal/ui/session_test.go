@@ -1,11 +1,19 @@
 package ui
 
 import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -121,4 +129,50 @@ func TestCookiesAreHostOnly(t *testing.T) {
 	if resp := getWith(t, ts, "/api/tasks", planted); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("GET /api/tasks with the session under %s: %d, want 401", planted.Name, resp.StatusCode)
 	}
+}
+
+// The one session secret gives a key to seal sessions and another to sign CSRF tokens, neither of them the
+// secret itself: a CSRF token, which every page shows, is never a session, a session is never a CSRF
+// token, and whatever one key's use gives away says nothing of the other.
+func TestSessionsAndCSRFTokensUseKeysOfTheirOwn(t *testing.T) {
+	secret := bytes.Repeat([]byte{7}, sessionKeySize)
+	a, err := newAuth(AuthToken, kubefake.NewClientset(), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := viewer{user: authenticationv1.UserInfo{Username: "alice"}}
+	const seed = "the-browsers-csrf-cookie"
+	session := a.seal(aliceToken, time.Now())
+	csrf := a.sign(seed, alice)
+
+	if _, err := a.open(csrf); err == nil {
+		t.Error("a CSRF token opened as a session")
+	}
+	if checkCSRF(a, session, seed, alice) == nil {
+		t.Error("a sealed session was taken as a CSRF token")
+	}
+	// Sealed with the secret itself, as when one key served both, or with the key that signs CSRF tokens:
+	// refused.
+	for name, key := range map[string][]byte{"the secret": secret, "the CSRF key": a.keys.csrf} {
+		block, _ := aes.NewCipher(key)
+		gcm, _ := cipher.NewGCM(block)
+		nonce := make([]byte, gcm.NonceSize())
+		plain := append(binary.BigEndian.AppendUint64(nil, uint64(time.Now().Add(time.Hour).Unix())), aliceToken...)
+		if _, err := a.open(base64.RawURLEncoding.EncodeToString(gcm.Seal(nonce, nonce, plain, []byte(sessionCookie)))); err == nil {
+			t.Errorf("a session sealed with %s opened", name)
+		}
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(seed + "\x00" + alice.Name()))
+	if checkCSRF(a, base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), seed, alice) == nil {
+		t.Error("a CSRF token signed with the secret itself was accepted")
+	}
+}
+
+// checkCSRF posts token as the form's CSRF token, with seed as the browser's CSRF cookie, to a.checkCSRF.
+func checkCSRF(a *auth, token, seed string, v viewer) error {
+	r := httptest.NewRequest(http.MethodPost, "/signout", strings.NewReader(url.Values{"csrf": {token}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: seed})
+	return a.checkCSRF(r, v)
 }
