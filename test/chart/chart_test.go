@@ -121,6 +121,21 @@ func TestChartValues(t *testing.T) {
 			t.Errorf("cluster-wide rules of a namespaced manager (-want,+got):\n%s", diff)
 		}
 	})
+	t.Run("the admission policies apply in the watched namespaces only", func(t *testing.T) {
+		objs := byKey(t, helmTemplate(t, "longtask", "ops", "--set", "manager.watchNamespaces={team-a,team-b}"))
+		want := map[string]any{"namespaceSelector": map[string]any{"matchExpressions": []any{
+			map[string]any{"key": "kubernetes.io/metadata.name", "operator": "In", "values": []any{"team-a", "team-b"}},
+		}}}
+		for _, key := range []string{"ValidatingAdmissionPolicyBinding//longtask-tasks-need-create-jobs", "ValidatingAdmissionPolicyBinding//longtask-templates-need-create-jobs"} {
+			if objs[key] == nil {
+				t.Fatalf("no %s among %v", key, keys(objs))
+			}
+			got, _, _ := unstructured.NestedMap(objs[key].Object, "spec", "matchResources")
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s matchResources (-want,+got):\n%s", key, diff)
+			}
+		}
+	})
 	t.Run("images from another registry, by tag or digest", func(t *testing.T) {
 		objs := byKey(t, helmTemplate(t, "longtask", "ops", "--set", "image.registry=registry.example:5000/team",
 			"--set", "image.tag=v1.2.3", "--set", "image.pullPolicy=IfNotPresent",
@@ -177,9 +192,20 @@ func TestChartValues(t *testing.T) {
 	})
 	t.Run("a second release's cluster-wide objects have names of their own", func(t *testing.T) {
 		objs := byKey(t, helmTemplate(t, "team-b", "team-b"))
-		for _, key := range []string{"ClusterRole//team-b-manager", "ClusterRoleBinding//team-b-manager", "ClusterRole//team-b-ui", "Deployment/team-b/team-b-manager"} {
+		for _, key := range []string{"ClusterRole//team-b-manager", "ClusterRoleBinding//team-b-manager", "ClusterRole//team-b-ui", "Deployment/team-b/team-b-manager",
+			"ValidatingAdmissionPolicy//team-b-tasks-need-create-jobs", "ValidatingAdmissionPolicy//team-b-templates-need-create-jobs"} {
 			if _, ok := objs[key]; !ok {
 				t.Errorf("no %s among %v", key, keys(objs))
+			}
+		}
+		for _, policy := range []string{"team-b-tasks-need-create-jobs", "team-b-templates-need-create-jobs"} {
+			binding := objs["ValidatingAdmissionPolicyBinding//"+policy]
+			if binding == nil {
+				t.Errorf("no binding of the policy %s among %v", policy, keys(objs))
+				continue
+			}
+			if got, _, _ := unstructured.NestedString(binding.Object, "spec", "policyName"); got != policy {
+				t.Errorf("the binding %s binds the policy %q, want %q", policy, got, policy)
 			}
 		}
 		subject, _, _ := unstructured.NestedSlice(objs["ClusterRoleBinding//team-b-manager"].Object, "subjects")

@@ -89,6 +89,10 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "creating a client: %v\n", err)
 		return 1
 	}
+	if err := installAdmissionPolicies(context.Background()); err != nil {
+		fmt.Fprintf(os.Stderr, "installing the admission policies: %v\n", err)
+		return 1
+	}
 	admin, err := testEnv.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, restConfig)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "adding an admin user: %v\n", err)
