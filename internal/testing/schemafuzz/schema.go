@@ -87,9 +87,13 @@ func (p Path) child(s Step) Path {
 	return append(append(Path{}, p...), s)
 }
 
-// Constraint is one constraint of the schema. Constraints that sit in identical schemas (the same Go type
-// embedded twice, like a Container in containers and initContainers, or every plain string for its type)
-// are one constraint found in several places: breaking it in any of them exercises it.
+// Constraint is one constraint of the schema. Constraints that sit in identical schemas as the same
+// property of identical parents (the same field of the same Go type embedded twice, like a Container's
+// name in containers and initContainers) are one constraint found in several places: breaking it in any
+// of them exercises it. Every plain string is one type constraint, too. The same schema as another
+// property, or within another parent, is another constraint: status.result and a condition's message are
+// both strings of at most 32768 characters, but they are different fields that different writers set,
+// and each one's limit must be seen refused.
 type Constraint struct {
 	Kind Kind
 	// Detail says which constraint of its kind: the bound, the required property, the rule's message.
@@ -192,8 +196,10 @@ func LoadCRD(file string) (*Schema, error) {
 
 // findConstraints walks the schema and adds its constraints to byKey.
 func (s *Schema) findConstraints(byKey map[string]*Constraint) {
-	add := func(kind Kind, detail string, node *apiextensionsv1.JSONSchemaProps, path Path, rule *apiextensionsv1.ValidationRule) {
-		key := string(kind) + " " + detail + " " + fingerprint(node)
+	// parent is the fingerprint of the schema whose property, items or values node is; path ends with
+	// which of them it is.
+	add := func(kind Kind, detail string, node *apiextensionsv1.JSONSchemaProps, parent string, path Path, rule *apiextensionsv1.ValidationRule) {
+		key := string(kind) + " " + detail + " " + fingerprint(node) + " at " + where(path) + " in " + parent
 		if kind == KindType {
 			// A type is checked alike wherever it is, so every string (and so on) is one constraint.
 			key = string(kind) + " " + detail
@@ -205,55 +211,55 @@ func (s *Schema) findConstraints(byKey map[string]*Constraint) {
 		}
 		c.Occurrences = append(c.Occurrences, Occurrence{Schema: s, Path: path})
 	}
-	var walk func(node *apiextensionsv1.JSONSchemaProps, path Path)
-	walk = func(node *apiextensionsv1.JSONSchemaProps, path Path) {
+	var walk func(node *apiextensionsv1.JSONSchemaProps, parent string, path Path)
+	walk = func(node *apiextensionsv1.JSONSchemaProps, parent string, path Path) {
 		// metadata, apiVersion and kind at the root are the API server's own, checked by it (and by the
 		// decoding of the request) rather than by the schema.
 		if len(path) == 1 && (path[0].Property == "metadata" || path[0].Property == "apiVersion" || path[0].Property == "kind") {
 			return
 		}
 		if len(path) > 0 && (node.Type != "" || node.XIntOrString) {
-			add(KindType, typeName(node), node, path, nil)
+			add(KindType, typeName(node), node, parent, path, nil)
 		}
 		if node.Minimum != nil {
-			add(KindMinimum, fmt.Sprint(*node.Minimum), node, path, nil)
+			add(KindMinimum, fmt.Sprint(*node.Minimum), node, parent, path, nil)
 		}
 		if node.Maximum != nil {
-			add(KindMaximum, fmt.Sprint(*node.Maximum), node, path, nil)
+			add(KindMaximum, fmt.Sprint(*node.Maximum), node, parent, path, nil)
 		}
 		if node.MinLength != nil && *node.MinLength > 0 {
-			add(KindMinLength, fmt.Sprint(*node.MinLength), node, path, nil)
+			add(KindMinLength, fmt.Sprint(*node.MinLength), node, parent, path, nil)
 		}
 		if node.MaxLength != nil {
-			add(KindMaxLength, fmt.Sprint(*node.MaxLength), node, path, nil)
+			add(KindMaxLength, fmt.Sprint(*node.MaxLength), node, parent, path, nil)
 		}
 		if node.MinItems != nil && *node.MinItems > 0 {
-			add(KindMinItems, fmt.Sprint(*node.MinItems), node, path, nil)
+			add(KindMinItems, fmt.Sprint(*node.MinItems), node, parent, path, nil)
 		}
 		if node.MaxItems != nil {
-			add(KindMaxItems, fmt.Sprint(*node.MaxItems), node, path, nil)
+			add(KindMaxItems, fmt.Sprint(*node.MaxItems), node, parent, path, nil)
 		}
 		if len(node.Enum) > 0 {
-			add(KindEnum, fmt.Sprint(len(node.Enum), " values"), node, path, nil)
+			add(KindEnum, fmt.Sprint(len(node.Enum), " values"), node, parent, path, nil)
 		}
 		if node.Pattern != "" {
-			add(KindPattern, node.Pattern, node, path, nil)
+			add(KindPattern, node.Pattern, node, parent, path, nil)
 		}
 		if _, ok := enforcedFormats[node.Format]; ok && node.Type == "string" {
-			add(KindFormat, node.Format, node, path, nil)
+			add(KindFormat, node.Format, node, parent, path, nil)
 		}
 		if listType := ptrString(node.XListType); listType == "set" || listType == "map" {
-			add(KindUnique, "x-kubernetes-list-type="+listType, node, path, nil)
+			add(KindUnique, "x-kubernetes-list-type="+listType, node, parent, path, nil)
 		}
 		if node.Type == "object" && len(node.Properties) > 0 && node.AdditionalProperties == nil &&
 			!ptrBool(node.XPreserveUnknownFields) && len(path) > 0 {
-			add(KindUnknownField, "", node, path, nil)
+			add(KindUnknownField, "", node, parent, path, nil)
 		}
 		for _, name := range node.Required {
 			if len(path) == 0 {
 				continue // spec and the like: a missing one is refused by the API server's decoding
 			}
-			add(KindRequired, name, node, path, nil)
+			add(KindRequired, name, node, parent, path, nil)
 		}
 		for i := range node.XValidations {
 			rule := &node.XValidations[i]
@@ -261,20 +267,29 @@ func (s *Schema) findConstraints(byKey map[string]*Constraint) {
 			if strings.Contains(rule.Rule, "oldSelf") {
 				kind = KindTransitionRule
 			}
-			add(kind, ruleName(rule), node, path, rule)
+			add(kind, ruleName(rule), node, parent, path, rule)
 		}
+		self := fingerprint(node)
 		for _, name := range sortedKeys(node.Properties) {
 			child := node.Properties[name]
-			walk(&child, path.child(Step{Property: name}))
+			walk(&child, self, path.child(Step{Property: name}))
 		}
 		if node.Items != nil && node.Items.Schema != nil {
-			walk(node.Items.Schema, path.child(Step{Items: true}))
+			walk(node.Items.Schema, self, path.child(Step{Items: true}))
 		}
 		if node.AdditionalProperties != nil && node.AdditionalProperties.Schema != nil {
-			walk(node.AdditionalProperties.Schema, path.child(Step{Values: true}))
+			walk(node.AdditionalProperties.Schema, self, path.child(Step{Values: true}))
 		}
 	}
-	walk(s.root, nil)
+	walk(s.root, "", nil)
+}
+
+// where is the last step of path: the property (or items, or values) of its parent that the node is.
+func where(path Path) string {
+	if len(path) == 0 {
+		return ""
+	}
+	return Path{path[len(path)-1]}.String()
 }
 
 // Lookup returns the schema of the node at path, or nil.

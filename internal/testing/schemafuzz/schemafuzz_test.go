@@ -2,10 +2,14 @@ package schemafuzz
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func testGenerator(t *testing.T) *Generator {
@@ -56,6 +60,72 @@ func TestLoadFindsTheMarkersOfTheAPI(t *testing.T) {
 		if !found[want] {
 			t.Errorf("constraint not found: %s", want)
 		}
+	}
+}
+
+// sameSchemasCRD has one schema, a string of at most 10 characters, in five places: a Container's name in
+// containers and in initContainers (the same field of one type), two fields of the spec, and a field of
+// the status.
+const sameSchemasCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: things.example.com
+spec:
+  group: example.com
+  names: {kind: Thing, plural: things}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              image: {type: string, maxLength: 10}
+              tag: {type: string, maxLength: 10}
+              containers: {type: array, items: {type: object, properties: {name: {type: string, maxLength: 10}}}}
+              initContainers: {type: array, items: {type: object, properties: {name: {type: string, maxLength: 10}}}}
+          status:
+            type: object
+            properties:
+              result: {type: string, maxLength: 10}
+`
+
+func TestTheSameSchemaInAnotherParentIsAnotherConstraint(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "crd.yaml")
+	if err := os.WriteFile(file, []byte(sameSchemasCRD), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	api, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][]string
+	for _, c := range api.Constraints {
+		if c.Kind != KindMaxLength {
+			continue
+		}
+		var paths []string
+		for _, o := range c.Occurrences {
+			paths = append(paths, o.Path.String())
+		}
+		sort.Strings(paths)
+		got = append(got, paths)
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i][0] < got[j][0] })
+	want := [][]string{
+		{"spec.containers[*].name", "spec.initContainers[*].name"},
+		{"spec.image"},
+		{"spec.tag"},
+		{"status.result"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("maxLength constraints by their occurrences (-want,+got):\n%s", diff)
 	}
 }
 
