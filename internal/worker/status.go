@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"reflect"
@@ -42,8 +43,11 @@ func statusPatch(snap Snapshot) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
+		// As json.Numbers, not float64s, which would round step counts past 2^53.
+		decoder := json.NewDecoder(bytes.NewReader(data))
+		decoder.UseNumber()
 		progress := map[string]any{}
-		if err := json.Unmarshal(data, &progress); err != nil {
+		if err := decoder.Decode(&progress); err != nil {
 			return nil, err
 		}
 		for _, field := range progressFields {

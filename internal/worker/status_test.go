@@ -2,7 +2,9 @@ package worker
 
 import (
 	"context"
+	"math"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,4 +102,19 @@ func testScheme(t *testing.T) *runtime.Scheme {
 		t.Fatal(err)
 	}
 	return scheme
+}
+
+// TestStatusPatchKeepsLargeStepCountsExact: a task may count up to the largest int64 (bytes, rows), and
+// the API server refuses a progress.current that is not an int64, so the patch must not pass the counts
+// through float64, which rounds 2^53+1 and turns the largest int64 into 2^63.
+func TestStatusPatchKeepsLargeStepCountsExact(t *testing.T) {
+	body, err := statusPatch(Snapshot{Progress: &longtaskv1.Progress{Current: 1<<53 + 1, Total: math.MaxInt64}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"current":9007199254740993`, `"total":9223372036854775807`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("patch %s, want %s in it", body, want)
+		}
+	}
 }
