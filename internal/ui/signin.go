@@ -2,6 +2,7 @@ package ui
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -58,9 +59,20 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/signin", http.StatusSeeOther)
 }
 
-// localPath keeps a redirect on this site: anything but a path of its own goes to the list.
+// localPath keeps a redirect on this site: anything but a path of its own goes to the list. A path of
+// its own parses with no scheme and no host, starts with one /, and is printable ASCII without \: browsers
+// drop tabs and newlines from a URL and read \ as /, so "/<TAB>/evil.example" and "/\evil.example" are
+// //evil.example to them, another site. The UI's own addresses are ASCII (RequestURI escapes the rest).
 func localPath(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+		return "/"
+	}
+	for _, c := range []byte(next) {
+		if c <= ' ' || c >= 0x7f || c == '\\' {
+			return "/"
+		}
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
 		return "/"
 	}
 	return next
