@@ -158,13 +158,15 @@ uninstall: ## Remove the CRD (and every LongTask) from the cluster.
 	kubectl delete --ignore-not-found -k config/crd
 
 .PHONY: deploy
-deploy: manifests image-builder ## Deploy config/default; with IMG_REGISTRY (and IMG_TAG), with the images make push pushed there.
+deploy: manifests image-builder ## Deploy config/default; with IMG_REGISTRY (and IMG_TAG), with the images make push pushed there. Creates the UI's session Secret once.
 ifeq ($(IMG_REGISTRY),)
 	kubectl apply --server-side -k config/default
 else
 	$(LOCALBIN)/image-builder overlay --out $(LOCALBIN)/deploy --base config/default --registry $(IMG_REGISTRY) --tag $(IMG_TAG)
 	kubectl apply --server-side -k $(LOCALBIN)/deploy
 endif
+	kubectl get secret -n longtask-system longtask-ui-session >/dev/null 2>&1 || \
+		kubectl create secret generic longtask-ui-session -n longtask-system --from-literal=key="$$(head -c32 /dev/urandom | base64)"
 
 ##@ Dependencies
 

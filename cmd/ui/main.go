@@ -30,10 +30,9 @@ import (
 // +kubebuilder:rbac:groups=longtask.dev,resources=longtasks;longtasktemplates,verbs=get;list;watch
 // +kubebuilder:rbac:groups=authentication.k8s.io,resources=tokenreviews,verbs=create
 // +kubebuilder:rbac:groups=authorization.k8s.io,resources=subjectaccessreviews,verbs=create
-// The session key's Secret (--session-secret), in the UI's own namespace: it reads only that one, and
-// creates it on its first start (create cannot be limited to a name).
+// The session key's Secret (--session-secret), in the UI's own namespace: it reads that one only. The
+// install creates it (the chart, make deploy), so the UI needs no create, which cannot be limited to a name.
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get,resourceNames=longtask-ui-session,namespace=longtask-system
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=create,namespace=longtask-system
 
 func main() {
 	var address, probeAddress, namespace, auth, certFile, keyFile, sessionSecret string
@@ -44,7 +43,7 @@ func main() {
 	flag.StringVar(&auth, "auth", "", "How viewers sign in: token (a Kubernetes bearer token, checked with TokenReview; RBAC decides what they see and do) or none (anyone who reaches the UI acts as the UI). Default: none when --bind-address is loopback, else token.")
 	flag.StringVar(&certFile, "tls-cert-file", "", "Serve HTTPS with this certificate (and --tls-private-key-file).")
 	flag.StringVar(&keyFile, "tls-private-key-file", "", "The key of --tls-cert-file.")
-	flag.StringVar(&sessionSecret, "session-secret", "", "Keep the key that seals sign-in cookies in this Secret, [NAMESPACE/]NAME (the namespace defaults to $POD_NAMESPACE), created when missing: viewers stay signed in, and followed pages reconnect, when the UI restarts or runs several replicas. Empty: a new key at each start.")
+	flag.StringVar(&sessionSecret, "session-secret", "", "Read the key of sign-in cookies from data.key of this Secret, [NAMESPACE/]NAME (the namespace defaults to $POD_NAMESPACE), which the install creates: viewers stay signed in, and followed pages reconnect, when the UI restarts or runs several replicas. Empty: a new key at each start.")
 	flag.BoolVar(&readOnly, "read-only", false, "Hide the forms that start and cancel tasks, and refuse them.")
 	flag.BoolVar(&push, "push", true, "Push progress to pages with server-sent events; false for proxies that break them (pages poll).")
 	opts := zap.Options{}

@@ -15,12 +15,9 @@ import (
 	"net/http"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-
-	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
 
 // The cookies' names carry the __Host- prefix: a browser keeps such a cookie only when it came from this
@@ -35,7 +32,7 @@ const (
 	sessionLifetime = 8 * time.Hour
 )
 
-// sessionKeySize is the size of the session secret, and of each key derived from it: AES-256 seals
+// sessionKeySize is the least size of the session secret, and the size of each key derived from it: AES-256 seals
 // session cookies, HMAC-SHA256 signs CSRF tokens.
 const sessionKeySize = 32
 
@@ -77,38 +74,29 @@ func newSessionKeys(secret []byte) (sessionKeys, error) {
 // sessionKeyField is the Secret's field that holds the key.
 const sessionKeyField = "key"
 
-// SessionKey returns the key kept in the Secret namespace/name, and creates the Secret with a new random
-// key when there is none. Every replica of the UI, and every restart, then seals and opens sign-in
-// cookies with the same key: a viewer stays signed in, and a page that follows a task reconnects, when
-// the UI restarts. Replicas starting at once agree: the first to create the Secret wins, and the others
-// read its key.
+// SessionKey returns the session secret kept in the Secret namespace/name, which the install made (the
+// Helm chart, or make deploy, or kubectl as the error says). Every replica of the UI, and every restart,
+// then seals and opens sign-in cookies with the same keys: a viewer stays signed in, and a page that
+// follows a task reconnects, when the UI restarts. The UI only reads it, so its Role needs no create on
+// Secrets, a right that cannot be limited to one name.
 func SessionKey(ctx context.Context, kube kubernetes.Interface, namespace, name string) ([]byte, error) {
-	secrets := kube.CoreV1().Secrets(namespace)
-	secret, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	howToCreate := fmt.Sprintf(`kubectl create secret generic %s -n %s --from-literal=%s="$(head -c32 /dev/urandom | base64)"`,
+		name, namespace, sessionKeyField)
+	secret, err := kube.CoreV1().Secrets(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		key := make([]byte, sessionKeySize)
-		if _, err := rand.Read(key); err != nil {
-			return nil, err
-		}
-		secret = &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace,
-				Labels: map[string]string{"app.kubernetes.io/part-of": "longtask", "app.kubernetes.io/component": "ui"}},
-			Type: corev1.SecretTypeOpaque,
-			Data: map[string][]byte{sessionKeyField: key},
-		}
-		secret, err = secrets.Create(ctx, secret, metav1.CreateOptions{FieldManager: longtaskv1.UIFieldOwner})
-		if apierrors.IsAlreadyExists(err) {
-			secret, err = secrets.Get(ctx, name, metav1.GetOptions{})
-		}
+		//nolint:staticcheck // ST1005: "Secret" is the Kubernetes kind, written as kubectl writes it.
+		return nil, fmt.Errorf("Secret %s/%s is missing: it holds the key of the sign-in cookies, which the Helm chart "+
+			"and make deploy create; create it with: %s", namespace, name, howToCreate)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading the session key from Secret %s/%s: %w", namespace, name, err)
 	}
 	key := secret.Data[sessionKeyField]
-	if len(key) != sessionKeySize {
+	// HKDF makes the keys from a secret of any length; fewer bytes than a key is a mistake, not a choice.
+	if len(key) < sessionKeySize {
 		//nolint:staticcheck // ST1005: "Secret" is the Kubernetes kind, written as kubectl writes it.
-		return nil, fmt.Errorf("Secret %s/%s: data.%s must be %d bytes, it has %d; delete the Secret and the UI makes a new one",
-			namespace, name, sessionKeyField, sessionKeySize, len(key))
+		return nil, fmt.Errorf("Secret %s/%s: data.%s has %d bytes, want at least %d; delete the Secret and create it with: %s",
+			namespace, name, sessionKeyField, len(key), sessionKeySize, howToCreate)
 	}
 	return key, nil
 }

@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -17,6 +18,8 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
@@ -175,4 +178,74 @@ func checkCSRF(a *auth, token, seed string, v viewer) error {
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	r.AddCookie(&http.Cookie{Name: csrfCookie, Value: seed})
 	return a.checkCSRF(r, v)
+}
+
+func TestSessionCookieKeepsTheTokenSealed(t *testing.T) {
+	a, err := newAuth(AuthNone, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed := a.seal("secret-token", time.Now())
+	if strings.Contains(sealed, "secret-token") {
+		t.Fatalf("the cookie shows the token: %s", sealed)
+	}
+	if got, err := a.open(sealed); err != nil || got != "secret-token" {
+		t.Errorf("open = %q, %v; want the token", got, err)
+	}
+	if _, err := a.open(a.seal("secret-token", time.Now().Add(-sessionLifetime-time.Minute))); err == nil {
+		t.Error("an expired session was accepted")
+	}
+	other, _ := newAuth(AuthNone, nil, nil)
+	if _, err := other.open(sealed); err == nil {
+		t.Error("a cookie sealed with another key was accepted")
+	}
+}
+
+// The UI reads its session secret, and never makes it: the install does (the Helm chart, or kubectl
+// create secret as the README says), so the UI's Role needs no create on Secrets. A missing or short
+// secret stops the UI with a message that names the Secret and says how to make it.
+func TestSessionKeyIsReadFromTheSecretTheInstallMade(t *testing.T) {
+	const howToCreate = `kubectl create secret generic longtask-ui-session -n longtask-system --from-literal=key="$(head -c32 /dev/urandom | base64)"`
+	random := bytes.Repeat([]byte{0xa5}, sessionKeySize)
+	for name, tc := range map[string]struct {
+		key     []byte // nil: no Secret
+		wantErr []string
+	}{
+		"missing":                       {wantErr: []string{"Secret longtask-system/longtask-ui-session is missing", howToCreate}},
+		"too short":                     {key: []byte("too short"), wantErr: []string{"longtask-system/longtask-ui-session: data.key has 9 bytes, want at least 32", howToCreate}},
+		"32 random bytes (the chart's)": {key: random},
+		"as the kubectl command makes it (44 characters of base64)": {key: []byte(base64.StdEncoding.EncodeToString(random))},
+	} {
+		t.Run(name, func(t *testing.T) {
+			kube := kubefake.NewClientset()
+			if tc.key != nil {
+				kube = kubefake.NewClientset(&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "longtask-ui-session", Namespace: "longtask-system"},
+					Data: map[string][]byte{"key": tc.key}})
+			}
+			key, err := SessionKey(context.Background(), kube, "longtask-system", "longtask-ui-session")
+			for _, action := range kube.Actions() {
+				if action.GetVerb() != "get" {
+					t.Errorf("the UI did %s %s; it may only get its Secret", action.GetVerb(), action.GetResource().Resource)
+				}
+			}
+			if tc.wantErr != nil {
+				for _, want := range tc.wantErr {
+					if err == nil || !strings.Contains(err.Error(), want) {
+						t.Errorf("error %v; want it to say %s", err, want)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A restart, or a second replica, reads the same key and opens the cookies the first sealed.
+			again, _ := SessionKey(context.Background(), kube, "longtask-system", "longtask-ui-session")
+			before, _ := newAuth(AuthToken, kube, key)
+			after, _ := newAuth(AuthToken, kube, again)
+			if got, err := after.open(before.seal("viewer-token", time.Now())); err != nil || got != "viewer-token" {
+				t.Errorf("after a restart, the session cookie opens to %q, %v; want the viewer's token", got, err)
+			}
+		})
+	}
 }

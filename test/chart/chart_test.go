@@ -6,6 +6,7 @@ package chart
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,13 @@ func TestChartRendersWhatConfigDefaultDeploys(t *testing.T) {
 		t.Errorf("config/default deploys no %s; the chart's docs say it does", namespace)
 	}
 	delete(fromConfig, namespace)
+	// The chart makes the UI's session Secret with a random key (TestChartValues checks it); kustomize
+	// makes no random data, so with config/ make deploy creates it.
+	sessionSecret := "Secret/longtask-system/longtask-ui-session"
+	if _, ok := fromChart[sessionSecret]; !ok {
+		t.Errorf("the chart renders no %s", sessionSecret)
+	}
+	delete(fromChart, sessionSecret)
 	for key, obj := range fromChart {
 		stripLabels(obj)
 		want, ok := fromConfig[key]
@@ -174,6 +182,26 @@ func TestChartValues(t *testing.T) {
 		}
 		if host, _, _ := unstructured.NestedSlice(objs["Ingress/ops/longtask-ui"].Object, "spec", "rules"); len(host) != 1 || host[0].(map[string]any)["host"] != "tasks.example" {
 			t.Errorf("UI Ingress rules %v, want one for tasks.example", host)
+		}
+	})
+	t.Run("the UI's session Secret, which the UI only reads", func(t *testing.T) {
+		first := byKey(t, helmTemplate(t, "longtask", "ops"))
+		second := byKey(t, helmTemplate(t, "longtask", "ops"))
+		key, _, _ := unstructured.NestedString(first["Secret/ops/longtask-ui-session"].Object, "data", "key")
+		if raw, err := base64.StdEncoding.DecodeString(key); err != nil || len(raw) != 32 {
+			t.Errorf("the session Secret's data.key %q: %d bytes, %v; want 32", key, len(raw), err)
+		}
+		// A key written in the chart would be every install's: each render makes its own.
+		if again, _, _ := unstructured.NestedString(second["Secret/ops/longtask-ui-session"].Object, "data", "key"); again == key {
+			t.Errorf("two renders made the same session key %q", key)
+		}
+		rules, _, _ := unstructured.NestedSlice(first["Role/ops/longtask-ui"].Object, "rules")
+		want := []any{map[string]any{"apiGroups": []any{""}, "resources": []any{"secrets"}, "resourceNames": []any{"longtask-ui-session"}, "verbs": []any{"get"}}}
+		if diff := cmp.Diff(want, rules); diff != "" {
+			t.Errorf("the UI's Role (-want,+got):\n%s", diff)
+		}
+		if _, ok := byKey(t, helmTemplate(t, "longtask", "ops", "--set", "ui.auth=none"))["Secret/ops/longtask-ui-session"]; ok {
+			t.Error("ui.auth=none renders a session Secret; nobody signs in")
 		}
 	})
 	t.Run("scheduling and resources", func(t *testing.T) {
