@@ -94,11 +94,16 @@ func (s *Server) startStream(w http.ResponseWriter) (http.Flusher, bool) {
 	return flusher, true
 }
 
-// writeEvent sends one server-sent event; data may span lines.
+// lineBreaks are the ends of a line in an event stream: a browser ends a field at any of them.
+var lineBreaks = strings.NewReplacer("\r\n", "\n", "\r", "\n")
+
+// writeEvent sends one server-sent event; data may span lines. Each line of data is a data field of its
+// own, whichever break ended it: a \r left in a field would end it, and what follows, a task's output,
+// would be read as fields of the stream (event: end).
 func writeEvent(w http.ResponseWriter, flusher http.Flusher, event, data string) error {
 	var b strings.Builder
 	b.WriteString("event: " + event + "\n")
-	for _, line := range strings.Split(data, "\n") {
+	for _, line := range strings.Split(lineBreaks.Replace(data), "\n") {
 		b.WriteString("data: " + line + "\n")
 	}
 	b.WriteString("\n")
