@@ -85,9 +85,11 @@ type TaskSpec struct {
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
 
 	// podTemplate is a full pod for tasks that need volumes, node selectors or more containers. Its
-	// container named "task" runs the task and must have a command.
+	// container named "task" runs the task and must have a command. Its serviceAccountName cannot be a
+	// task's worker account (longtask-worker-NAME), which may write that task's status.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self.spec.containers.exists(c, c.name == 'task' && has(c.command))",message="podTemplate.spec.containers must have a container named task with a command"
+	// +kubebuilder:validation:XValidation:rule="!has(self.spec) || !has(self.spec.serviceAccountName) || !self.spec.serviceAccountName.startsWith('longtask-worker-')",message="serviceAccountName cannot be a task's worker account (longtask-worker-NAME), which may write that task's status: leave it empty and the task runs as its own",fieldPath=".spec.serviceAccountName"
 	PodTemplate *corev1.PodTemplateSpec `json:"podTemplate,omitempty"`
 
 	// total is the number of steps, when it is known up front; the task may also report it.

@@ -15,6 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -166,5 +167,32 @@ func TestTemplateNeedsCreateJobs(t *testing.T) {
 	}
 	if err := author.Patch(ctx, template.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"team":"billing"}}}`))); err != nil {
 		t.Errorf("the author without create jobs labelling the template: %v, want success", err)
+	}
+}
+
+// No task may run as another task's worker account: that account may write the other task's status.
+// Even an admin, who may create Jobs, is refused, naming the field.
+func TestTaskCannotRunAsAnotherTasksWorker(t *testing.T) {
+	ns := newNamespace(t)
+	victim := testutil.MakeLongTask("victim", ns).Obj()
+	create(t, victim)
+	account := waitForJob(t, victim).Spec.Template.Spec.ServiceAccountName
+
+	pod := corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		ServiceAccountName: account,
+		Containers:         []corev1.Container{{Name: longtaskv1.TaskContainerName, Image: "busybox", Command: []string{"sh"}}},
+	}}
+	err := k8sClient.Create(context.Background(), testutil.MakeLongTask("impostor", ns).PodTemplate(pod).Obj())
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.podTemplate.spec.serviceAccountName") {
+		t.Errorf("a task running as %s: %v, want it refused naming spec.podTemplate.spec.serviceAccountName", account, err)
+	}
+
+	template := &longtaskv1.LongTaskTemplate{
+		ObjectMeta: metav1.ObjectMeta{Name: "impostor", Namespace: ns},
+		Spec:       longtaskv1.LongTaskTemplateSpec{Task: longtaskv1.TaskSpec{PodTemplate: &pod}},
+	}
+	err = k8sClient.Create(context.Background(), template)
+	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.task.podTemplate.spec.serviceAccountName") {
+		t.Errorf("a template running as %s: %v, want it refused naming spec.task.podTemplate.spec.serviceAccountName", account, err)
 	}
 }
