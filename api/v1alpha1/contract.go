@@ -61,8 +61,18 @@ const (
 	// and its session key's Secret.
 	UIFieldOwner = "longtask-ui"
 
-	// MaxMessageBytes caps status.progress.message.
-	MaxMessageBytes = 1024
+	// The caps on the status's free text. The worker and the controller cut what they write to so many
+	// bytes; the CRD's maxLength markers, which count characters, carry the same numbers (a test holds
+	// them equal), so the API server never refuses what they write and refuses a task's program that
+	// writes the status directly, with the worker's token, anything longer. The checkpoint's cap is the
+	// progress protocol's, progress.MaxCheckpointBytes.
+
+	// MaxProgressMessageBytes caps status.progress.message.
+	MaxProgressMessageBytes = 1024
+	// MaxProgressFigureBytes caps what the worker and the controller format from numbers:
+	// status.progress.summary, rate and remaining, and status.effectiveProgressInterval. The longest they
+	// can make is under 50 bytes.
+	MaxProgressFigureBytes = 64
 	// MaxResultBytes caps status.result.
 	MaxResultBytes = 32 * 1024
 	// MaxOutputBytes caps status.failure.output, the last lines a failed task printed.

@@ -73,8 +73,8 @@ func TestRunnerCapsMessagesAndMakesThemValidUTF8(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := r.Publisher.Latest().Progress.Message; len(got) != longtaskv1.MaxMessageBytes {
-		t.Errorf("message of %d bytes, want it capped at %d", len(got), longtaskv1.MaxMessageBytes)
+	if got := r.Publisher.Latest().Progress.Message; len(got) != longtaskv1.MaxProgressMessageBytes {
+		t.Errorf("message of %d bytes, want it capped at %d", len(got), longtaskv1.MaxProgressMessageBytes)
 	}
 }
 

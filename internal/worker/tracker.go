@@ -72,7 +72,7 @@ func (t *Tracker) applyProgress(s *Snapshot, line progress.Line, now time.Time) 
 	if total == 0 {
 		total = t.Total
 	}
-	current, message := line.Current, text.Cut(line.Message, longtaskv1.MaxMessageBytes, text.Start)
+	current, message := line.Current, text.Cut(line.Message, longtaskv1.MaxProgressMessageBytes, text.Start)
 	if f := t.floor; f != nil {
 		if f.Total == total && current < f.Current {
 			// A retried attempt is catching up: keep showing how far the task already got.
