@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -92,7 +93,7 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	world.job = job
 	if job != nil && jobCondition(job, batchv1.JobFailed) && !task.Status.Phase.Finished() {
-		if world.pods, err = r.taskPods(ctx, task); err != nil {
+		if world.pods, err = r.taskPods(ctx, task, job); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -199,14 +200,17 @@ func (r *LongTaskReconciler) createJob(ctx context.Context, task *longtaskv1.Lon
 	return job, nil
 }
 
-// taskPods lists the task's pods, for the exit code and termination message of a failed task.
-func (r *LongTaskReconciler) taskPods(ctx context.Context, task *longtaskv1.LongTask) ([]corev1.Pod, error) {
+// taskPods lists the task's pods: for the exit code and termination message of a failed task, and to
+// find a pod its kubelet will not start. A task's pods are the ones its Job controls. The label only
+// narrows the list: anyone who may create pods in the namespace can give a pod the label, and with it a
+// termination message of their choosing, and an earlier Job with the task's name leaves pods with it too.
+func (r *LongTaskReconciler) taskPods(ctx context.Context, task *longtaskv1.LongTask, job *batchv1.Job) ([]corev1.Pod, error) {
 	pods := &corev1.PodList{}
 	if err := r.APIReader.List(ctx, pods, client.InNamespace(task.Namespace),
 		client.MatchingLabels{longtaskv1.LabelTaskName: task.Name}); err != nil {
 		return nil, fmt.Errorf("listing the task's pods: %w", err)
 	}
-	return pods.Items, nil
+	return slices.DeleteFunc(pods.Items, func(pod corev1.Pod) bool { return !metav1.IsControlledBy(&pod, job) }), nil
 }
 
 // updateStatusIfChanged writes the controller's status fields with a merge patch, so that it never

@@ -405,3 +405,54 @@ func jobOf(t *testing.T, c client.Client, task *longtaskv1.LongTask) jobWant {
 	}
 	return jobRunning
 }
+
+// TestFailureIsReadFromThePodsTheJobControls: anyone who may create pods can label one
+// longtask.dev/name=<task>, newer than the task's own and with a termination message of their choosing.
+// Only the pods the task's Job controls say how the task ended.
+func TestFailureIsReadFromThePodsTheJobControls(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	task := testutil.MakeLongTask("resize", "photos").Command("resize").Obj()
+	job := testutil.FromJob(constructJob(task, JobOptions{WorkerImage: "worker"})).OwnedBy(task).UID("job-uid").
+		Started(now.Add(-time.Hour)).Failed(now, "BackoffLimitExceeded", "Job has reached the specified backoff limit", 1).Obj()
+	// An earlier Job with the task's name, deleted, may have left pods with the same label.
+	earlierJob := testutil.FromJob(job).UID("earlier-job-uid").Obj()
+	own := func() *corev1.Pod {
+		return testutil.ControlledBy(testutil.TerminatedPod("resize-a", "photos", "resize", 3, "Error", "disk full: /data", now.Add(-time.Minute)), job)
+	}
+	forged := func() *corev1.Pod {
+		return testutil.TerminatedPod("resize-forged", "photos", "resize", 1, "Error",
+			`{"reason":"Forged","message":"forged by a pod that only has the label","output":"AKIA-not-the-task"}`, now)
+	}
+	taskFailed := &longtaskv1.Failure{Reason: ReasonTaskFailed, Message: "The task exited with code 3", ExitCode: ptr.To[int32](3), Output: "disk full: /data"}
+	podLost := &longtaskv1.Failure{Reason: ReasonPodLost, Message: "The task's pod was lost before it said how the task ended: its node stopped or restarted, or the pod was deleted"}
+
+	for name, tc := range map[string]struct {
+		pods []*corev1.Pod
+		want *longtaskv1.Failure
+	}{
+		"the Job's own pod":                                {pods: []*corev1.Pod{own()}, want: taskFailed},
+		"a newer pod with only the task's label":           {pods: []*corev1.Pod{own(), forged()}, want: taskFailed},
+		"a newer pod of an earlier Job with the same name": {pods: []*corev1.Pod{own(), testutil.ControlledBy(forged(), earlierJob)}, want: taskFailed},
+		"only a pod with the task's label":                 {pods: []*corev1.Pod{forged()}, want: podLost},
+	} {
+		t.Run(name, func(t *testing.T) {
+			objs := []client.Object{task.DeepCopy(), job.DeepCopy()}
+			for _, pod := range tc.pods {
+				objs = append(objs, pod)
+			}
+			r, c, _ := newTestReconciler(t, now, objs...)
+			reconcileTask(t, r, task)
+
+			got := &longtaskv1.LongTask{}
+			if err := c.Get(context.Background(), client.ObjectKeyFromObject(task), got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status.Phase != longtaskv1.PhaseFailed {
+				t.Errorf("phase %s, want Failed", got.Status.Phase)
+			}
+			if diff := cmp.Diff(tc.want, got.Status.Failure); diff != "" {
+				t.Errorf("failure (-want,+got):\n%s", diff)
+			}
+		})
+	}
+}

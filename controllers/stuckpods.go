@@ -19,7 +19,7 @@ import (
 // controller deletes it; while a task waits for its pod, the controller looks this often.
 const stuckPodGrace = time.Minute
 
-// deleteStuckPods deletes the task's pods that a kubelet will never start. A kubelet that restarts (its
+// deleteStuckPods deletes the task's pods (those its Job controls: taskPods) that a kubelet will never start. A kubelet that restarts (its
 // node lost power, or rebooted) after it created a container but before it started it leaves a
 // restartPolicy: Never pod Pending for ever: it makes no new sandbox for a pod that has a container
 // (kubernetes/kubernetes#118321). The Job controller waits for that pod for ever too, so the task would
@@ -38,7 +38,7 @@ func (r *LongTaskReconciler) deleteStuckPods(ctx context.Context, task *longtask
 	if age := now.Sub(job.Status.StartTime.Time); age < stuckPodGrace {
 		return stuckPodGrace - age, nil
 	}
-	pods, err := r.taskPods(ctx, task)
+	pods, err := r.taskPods(ctx, task, job)
 	if err != nil {
 		return 0, err
 	}

@@ -34,10 +34,23 @@ func podAfterReboot(name string, sandboxLost time.Time, created bool) *corev1.Po
 	return pod
 }
 
+// podController is whose pod a test's pod is.
+type podController int
+
+const (
+	// theTasksJob: the task's Job controls the pod, as the Job controller makes it.
+	theTasksJob podController = iota
+	// onlyTheLabel: the pod has the task's label, as anyone who may create pods can give it.
+	onlyTheLabel
+	// anEarlierJob: a Job with the task's name and another UID, since deleted, controls the pod.
+	anEarlierJob
+)
+
 func TestReconcileDeletesAPodItsKubeletWillNotStart(t *testing.T) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	for name, tc := range map[string]struct {
 		pod         *corev1.Pod
+		controller  podController
 		jobStarted  time.Time
 		wantDeleted bool
 		wantReads   int
@@ -47,10 +60,23 @@ func TestReconcileDeletesAPodItsKubeletWillNotStart(t *testing.T) {
 		"slow to start: no container yet": {pod: podAfterReboot("resize-a", now.Add(-2*stuckPodGrace), false), jobStarted: now.Add(-time.Hour), wantReads: 1},
 		// A pod of a Job younger than the grace cannot have waited that long: not even listed.
 		"a new Job": {pod: podAfterReboot("resize-a", now.Add(-2*stuckPodGrace), true), jobStarted: now.Add(-stuckPodGrace / 2)},
+		// The controller deletes only what the task's Job controls, never a pod someone labelled.
+		"stuck, with only the task's label": {
+			pod: podAfterReboot("resize-a", now.Add(-2*stuckPodGrace), true), controller: onlyTheLabel, jobStarted: now.Add(-time.Hour), wantReads: 1,
+		},
+		"stuck, of an earlier Job with the task's name": {
+			pod: podAfterReboot("resize-a", now.Add(-2*stuckPodGrace), true), controller: anEarlierJob, jobStarted: now.Add(-time.Hour), wantReads: 1,
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			task := testutil.MakeLongTask("resize", "photos").Phase(longtaskv1.PhasePending).Obj()
-			job := testutil.MakeJob("resize", "photos").OwnedBy(task).Started(tc.jobStarted).Obj()
+			job := testutil.MakeJob("resize", "photos").UID("job-uid").OwnedBy(task).Started(tc.jobStarted).Obj()
+			switch tc.controller {
+			case theTasksJob:
+				testutil.ControlledBy(tc.pod, job)
+			case anEarlierJob:
+				testutil.ControlledBy(tc.pod, testutil.FromJob(job).UID("earlier-job-uid").Obj())
+			}
 			r, c, calls := newTestReconciler(t, now, task, job, tc.pod)
 
 			result := reconcileTask(t, r, task)

@@ -7,6 +7,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -203,6 +204,9 @@ func (w *JobWrapper) OwnedBy(task *longtaskv1.LongTask) *JobWrapper {
 // Obj returns the Job.
 func (w *JobWrapper) Obj() *batchv1.Job { return &w.Job }
 
+// UID sets the Job's UID, which the controller reference of each of its pods names.
+func (w *JobWrapper) UID(uid types.UID) *JobWrapper { w.Job.UID = uid; return w }
+
 // Suspend sets spec.suspend.
 func (w *JobWrapper) Suspend() *JobWrapper { w.Spec.Suspend = ptr.To(true); return w }
 
@@ -246,6 +250,13 @@ func (w *JobWrapper) condition(t batchv1.JobConditionType, reason, message strin
 		Type: t, Status: corev1.ConditionTrue, Reason: reason, Message: message,
 		LastProbeTime: metav1.Time{Time: at}, LastTransitionTime: metav1.Time{Time: at},
 	})
+}
+
+// ControlledBy makes the pod one of the Job's, as the Job controller creates it: its controller reference
+// names the Job and the Job's UID. A pod with only the task's label is not the task's.
+func ControlledBy(pod *corev1.Pod, job *batchv1.Job) *corev1.Pod {
+	pod.OwnerReferences = []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))}
+	return pod
 }
 
 // TerminatedPod returns a pod of the task whose task container ended with an exit code and message.

@@ -89,7 +89,7 @@ func TestFailedTaskSaysWhy(t *testing.T) {
 	job, start := startTask(t, task)
 
 	// Plain text, as the kubelet writes the end of the log when the worker could not write its message.
-	pod := testutil.TerminatedPod("resize-abcde", ns, "resize", 3, "Error", "the program exited with code 3\ndisk full: /data\n", time.Now())
+	pod := testutil.ControlledBy(testutil.TerminatedPod("resize-abcde", ns, "resize", 3, "Error", "the program exited with code 3\ndisk full: /data\n", time.Now()), job)
 	status := pod.Status
 	create(t, pod) // creating a pod drops its status, as the kubelet sets it later
 	pod.Status = status

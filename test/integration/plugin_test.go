@@ -107,7 +107,7 @@ func startPlugin(t *testing.T, args ...string) (stdout *syncBuffer, wait func() 
 func failTask(t *testing.T, task *longtaskv1.LongTask, job *batchv1.Job, start time.Time) {
 	t.Helper()
 	message := `{"reason":"TaskFailed","message":"The task exited with code 3","output":"copying part 4\ndisk full: /data"}`
-	pod := testutil.TerminatedPod(task.Name+"-abcde", task.Namespace, task.Name, 3, "Error", message, time.Now())
+	pod := testutil.ControlledBy(testutil.TerminatedPod(task.Name+"-abcde", task.Namespace, task.Name, 3, "Error", message, time.Now()), job)
 	status := pod.Status
 	create(t, pod)
 	pod.Status = status
