@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"k8s.io/utils/clock"
 
@@ -214,14 +213,17 @@ func (r *Runner) watchProgressFile() func() {
 		return func() {}
 	}
 	stop, done := make(chan struct{}), make(chan struct{})
-	var last string
+	var last, lastProblem string
 	check := func() {
-		data, err := os.ReadFile(r.ProgressFile)
-		if err != nil {
-			return
+		text, err := readLastLine(r.ProgressFile)
+		if problem := reportFileProblem("progress file", r.ProgressFile, err); problem != lastProblem {
+			// Said once, not on every look: the program may put it right.
+			if problem != "" {
+				r.warn(problem)
+			}
+			lastProblem = problem
 		}
-		text := lastLine(string(data))
-		if text == "" || text == last {
+		if err != nil || text == "" || text == last {
 			return
 		}
 		last = text
@@ -253,25 +255,24 @@ func (r *Runner) readResultFile() {
 	if r.ResultFile == "" {
 		return
 	}
-	f, err := os.Open(r.ResultFile)
-	if err != nil {
+	data, err := readResult(r.ResultFile)
+	if problem := reportFileProblem("result file", r.ResultFile, err); problem != "" {
+		r.warn(problem)
+	}
+	data = strings.TrimRight(data, "\n")
+	if err != nil || data == "" {
 		return
 	}
-	defer func() { _ = f.Close() }() // only read
-	// A few bytes more than the cap, so that cutting it keeps a character whole.
-	data, err := io.ReadAll(io.LimitReader(f, longtaskv1.MaxResultBytes+utf8.UTFMax))
-	if err != nil || len(data) == 0 {
-		return
+	if len(data) > longtaskv1.MaxResultBytes {
+		// Cut as a ::result line is, by the Tracker, but said: a file is more likely to be long by mistake.
+		r.warn(fmt.Sprintf("the result file %s is longer than %d bytes: the result keeps its first %d bytes", r.ResultFile, longtaskv1.MaxResultBytes, longtaskv1.MaxResultBytes))
 	}
-	r.apply(progress.Line{Kind: progress.KindResult, Result: strings.TrimRight(string(data), "\n")})
+	r.apply(progress.Line{Kind: progress.KindResult, Result: data})
 }
 
-func lastLine(s string) string {
-	s = strings.TrimRight(s, "\r\n")
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		s = s[i+1:]
-	}
-	return strings.TrimSpace(s)
+// warn tells the task's output about something the worker did not take from the program.
+func (r *Runner) warn(message string) {
+	fmt.Fprintf(r.Stderr, "longtask-worker: %s\n", message)
 }
 
 // oomKills reads the oom_kill count of the first of paths that has one: a cgroup v2 memory.events file,
