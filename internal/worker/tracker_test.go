@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -153,5 +154,21 @@ func TestTrackerRateAndETA(t *testing.T) {
 	tracker.Derive(&s, t0.Add(140*time.Second))
 	if s.Progress.Rate != "1.0/min" {
 		t.Errorf("rate %q a minute after the last step, want 1.0/min", s.Progress.Rate)
+	}
+}
+
+// TestTheLongestRateAndRemainingFitTheirCap: the API server refuses a status.progress.rate or remaining
+// over MaxProgressFigureBytes. The fastest rate the estimator can see is every step of an int64 in its
+// shortest interval (1ms), and the remaining time is a time.Duration, which a huge quotient overflows.
+func TestTheLongestRateAndRemainingFitTheirCap(t *testing.T) {
+	for _, figure := range []string{
+		progress.FormatRate(math.MaxInt64 / 1e-3),
+		progress.FormatRate(1e-300),
+		progress.FormatRemaining(math.MaxInt64),
+		progress.FormatRemaining(math.MinInt64),
+	} {
+		if len(figure) > longtaskv1.MaxProgressFigureBytes {
+			t.Errorf("%q is %d bytes, over MaxProgressFigureBytes (%d)", figure, len(figure), longtaskv1.MaxProgressFigureBytes)
+		}
 	}
 }
