@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"unicode"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
@@ -35,7 +36,7 @@ import (
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get,resourceNames=longtask-ui-session,namespace=longtask-system
 
 func main() {
-	var address, probeAddress, namespace, auth, certFile, keyFile, sessionSecret string
+	var address, probeAddress, namespace, auth, certFile, keyFile, sessionSecret, allowedHosts string
 	var readOnly, push bool
 	flag.StringVar(&address, "bind-address", ":8090", "Address the UI is served on.")
 	flag.StringVar(&probeAddress, "health-probe-bind-address", ":8091", "Address the health probes bind to.")
@@ -44,6 +45,7 @@ func main() {
 	flag.StringVar(&certFile, "tls-cert-file", "", "Serve HTTPS with this certificate (and --tls-private-key-file).")
 	flag.StringVar(&keyFile, "tls-private-key-file", "", "The key of --tls-cert-file.")
 	flag.StringVar(&sessionSecret, "session-secret", "", "Read the key of sign-in cookies from data.key of this Secret, [NAMESPACE/]NAME (the namespace defaults to $POD_NAMESPACE), which the install creates: viewers stay signed in, and followed pages reconnect, when the UI restarts or runs several replicas. Empty: a new key at each start.")
+	flag.StringVar(&allowedHosts, "allowed-hosts", "", "With --auth=none, the names the UI answers to besides localhost, 127.0.0.1 and [::1] (the Host of a request, any port), comma-separated. It refuses other names, lest a web page on a name that resolves to its address act as it (DNS rebinding).")
 	flag.BoolVar(&readOnly, "read-only", false, "Hide the forms that start and cancel tasks, and refuse them.")
 	flag.BoolVar(&push, "push", true, "Push progress to pages with server-sent events; false for proxies that break them (pages poll).")
 	opts := zap.Options{}
@@ -89,7 +91,7 @@ func main() {
 	var server *ui.Server
 	if err == nil {
 		server, err = ui.NewServer(mgr.GetCache(), ui.Options{Namespace: namespace, ReadOnly: readOnly,
-			Auth: ui.AuthMode(auth), Client: mgr.GetClient(), Kube: kube, Config: config, SessionKey: sessionKey})
+			Auth: ui.AuthMode(auth), AllowedHosts: strings.FieldsFunc(allowedHosts, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }), Client: mgr.GetClient(), Kube: kube, Config: config, SessionKey: sessionKey})
 	}
 	var listener net.Listener
 	if err == nil {

@@ -47,6 +47,9 @@ type Options struct {
 	Kube   kubernetes.Interface
 	// Config is copied without its credentials to act with a viewer's token; needed with AuthToken.
 	Config *rest.Config
+	// AllowedHosts are the names, besides localhost, 127.0.0.1 and [::1], that a UI with AuthNone answers
+	// to (hosts.go).
+	AllowedHosts []string
 	// SessionKey seals session cookies and signs CSRF tokens (SessionKey reads it from a Secret); without
 	// one the UI makes its own when it starts, and a restart signs every viewer out.
 	SessionKey []byte
@@ -110,6 +113,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /api/tasks/events", s.viewing(s.listEvents))
 	mux.Handle("GET /api/tasks/{namespace}/{name}", s.viewing(s.taskJSON))
 	mux.Handle("GET /api/tasks/{namespace}/{name}/events", s.viewing(s.events))
+	if s.opts.Auth == AuthNone {
+		return securityHeaders(onlyOwnHosts(s.opts.AllowedHosts, mux))
+	}
 	return securityHeaders(mux)
 }
 

@@ -168,7 +168,8 @@ func TestChartValues(t *testing.T) {
 			"--set", "ui.namespace=team-a", "--set", "ui.tls.secretName=ui-cert", "--set", "ui.service.type=NodePort",
 			"--set", "ui.ingress.enabled=true", "--set", "ui.ingress.host=tasks.example"))
 		ui := container(t, objs["Deployment/ops/longtask-ui"])
-		want := []any{"--bind-address=:8090", "--health-probe-bind-address=:8091", "--auth=none", "--namespace=team-a", "--read-only",
+		// Signing nobody in, the UI answers to the Ingress's name besides localhost's, and to no other.
+		want := []any{"--bind-address=:8090", "--health-probe-bind-address=:8091", "--auth=none", "--allowed-hosts=tasks.example", "--namespace=team-a", "--read-only",
 			"--tls-cert-file=/etc/longtask-ui/tls/tls.crt", "--tls-private-key-file=/etc/longtask-ui/tls/tls.key"}
 		if diff := cmp.Diff(want, ui["args"]); diff != "" {
 			t.Errorf("UI args (-want,+got):\n%s", diff)
