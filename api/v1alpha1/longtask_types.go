@@ -175,9 +175,11 @@ type Progress struct {
 	// percent is current as a share of total, from 0 to 100.
 	Percent int32 `json:"percent"`
 	// summary is the progress as printed by kubectl: "12/25 (48%)".
+	// +kubebuilder:validation:MaxLength=64
 	Summary string `json:"summary"`
-	// message is what the task said it is doing.
+	// message is what the task said it is doing, at most 1 KiB.
 	// +optional
+	// +kubebuilder:validation:MaxLength=1024
 	Message string `json:"message,omitempty"`
 	// updateTime is when the progress last changed: a new current, total or message, or a new attempt.
 	// +optional
@@ -188,26 +190,31 @@ type Progress struct {
 	// rate is how fast steps are done, smoothed over recent reports: "2.5/s", "12/min", "3/h". It is empty
 	// until enough reports came in to say.
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	Rate string `json:"rate,omitempty"`
 	// eta is when the task should finish at the current rate, when the total is known.
 	// +optional
 	ETA *metav1.Time `json:"eta,omitempty"`
 	// remaining is the time left until eta as of the write that carried it, for people: "1m20s".
 	// +optional
+	// +kubebuilder:validation:MaxLength=64
 	Remaining string `json:"remaining,omitempty"`
 }
 
 // Failure says why a task failed.
 type Failure struct {
 	// reason is a CamelCase word: TaskFailed, DeadlineExceeded, ...
+	// +kubebuilder:validation:MaxLength=1024
 	Reason string `json:"reason"`
 	// message explains the failure to a person.
+	// +kubebuilder:validation:MaxLength=32768
 	Message string `json:"message"`
 	// exitCode is the task program's exit code in its last attempt, when it exited.
 	// +optional
 	ExitCode *int32 `json:"exitCode,omitempty"`
-	// output holds the last lines the task printed before it failed.
+	// output holds the last lines the task printed before it failed, at most 4 KiB.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	Output string `json:"output,omitempty"`
 }
 
@@ -234,6 +241,7 @@ type LongTaskStatus struct {
 
 	// jobName is the Job that runs the task.
 	// +optional
+	// +kubebuilder:validation:MaxLength=63
 	JobName string `json:"jobName,omitempty"`
 
 	// attempts counts the attempts started so far.
@@ -250,6 +258,7 @@ type LongTaskStatus struct {
 
 	// result is what the task reported as its result (::result), at most 32 KiB.
 	// +optional
+	// +kubebuilder:validation:MaxLength=32768
 	Result string `json:"result,omitempty"`
 
 	// failure says why the task failed.
@@ -259,6 +268,7 @@ type LongTaskStatus struct {
 	// checkpoint is the latest checkpoint the task reported (::checkpoint), at most 4 KiB. A retried
 	// attempt gets it in LONGTASK_CHECKPOINT, so it can resume where the last one stopped.
 	// +optional
+	// +kubebuilder:validation:MaxLength=4096
 	Checkpoint string `json:"checkpoint,omitempty"`
 
 	// resolvedTask is what a task with a templateRef runs: its template's task with the parameters filled
@@ -271,6 +281,8 @@ type LongTaskStatus struct {
 	// spec.progressInterval, or longer when the manager's cluster-wide write budget is shared by many
 	// running tasks.
 	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=64
 	EffectiveProgressInterval *metav1.Duration `json:"effectiveProgressInterval,omitempty"`
 }
 
