@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/cache"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 )
 
 // AuthMode says how the UI knows who is looking.
@@ -43,6 +44,9 @@ type viewer struct {
 	user authenticationv1.UserInfo
 	// token is the viewer's bearer token; empty with AuthNone.
 	token string
+	// session is the sign-in the viewer's session cookie holds, as renewed by the answer (its expires is
+	// when the browser's cookie ends); zero for a token sent in Authorization.
+	session session
 }
 
 // Name is the viewer's user name, for pages and messages.
@@ -56,12 +60,14 @@ type auth struct {
 	// keys seal session cookies and sign CSRF tokens: derived from Options.SessionKey, or, without one,
 	// from a secret made when the UI starts, so that a restart signs everyone out.
 	keys sessionKeys
+	// clock tells when sessions start and end.
+	clock clock.PassiveClock
 	// tokens and access keep the answers of TokenReview and SubjectAccessReview for reviewTTL.
 	tokens *cache.LRUExpireCache
 	access *cache.LRUExpireCache
 }
 
-func newAuth(mode AuthMode, reviews kubernetes.Interface, key []byte) (*auth, error) {
+func newAuth(mode AuthMode, reviews kubernetes.Interface, key []byte, clock clock.PassiveClock) (*auth, error) {
 	if mode != AuthNone && mode != AuthToken {
 		return nil, fmt.Errorf("--auth=%q: must be none or token", mode)
 	}
@@ -78,7 +84,7 @@ func newAuth(mode AuthMode, reviews kubernetes.Interface, key []byte) (*auth, er
 	if err != nil {
 		return nil, err
 	}
-	return &auth{mode: mode, reviews: reviews, keys: keys,
+	return &auth{mode: mode, reviews: reviews, keys: keys, clock: clock,
 		tokens: cache.NewLRUExpireCache(reviewCacheSize), access: cache.NewLRUExpireCache(reviewCacheSize)}, nil
 }
 
@@ -89,20 +95,22 @@ func (a *auth) viewerOf(r *http.Request) (viewer, bool, error) {
 		return viewer{user: authenticationv1.UserInfo{Username: "anyone"}}, true, nil
 	}
 	token, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	var session session
 	if !found {
 		cookie, err := r.Cookie(sessionCookie)
 		if err != nil {
 			return viewer{}, false, nil
 		}
-		if token, err = a.open(cookie.Value); err != nil {
+		if session, err = a.open(cookie.Value); err != nil {
 			return viewer{}, false, nil
 		}
+		token = session.token
 	}
 	user, ok, err := a.review(r.Context(), strings.TrimSpace(token))
 	if err != nil || !ok {
 		return viewer{}, false, err
 	}
-	return viewer{user: user, token: strings.TrimSpace(token)}, true, nil
+	return viewer{user: user, token: strings.TrimSpace(token), session: session}, true, nil
 }
 
 // review asks the API server whose token it is.

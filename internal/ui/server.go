@@ -21,6 +21,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -53,6 +54,8 @@ type Options struct {
 	// SessionKey seals session cookies and signs CSRF tokens (SessionKey reads it from a Secret); without
 	// one the UI makes its own when it starts, and a restart signs every viewer out.
 	SessionKey []byte
+	// Clock tells the time of sign-ins and of their end; the real clock when nil.
+	Clock clock.Clock
 }
 
 // Server serves the UI from a cached view of the LongTasks and LongTaskTemplates.
@@ -78,7 +81,10 @@ func NewServer(reader client.Reader, opts Options) (*Server, error) {
 	if opts.Auth == AuthToken && opts.Config == nil {
 		return nil, errors.New("--auth=token needs the API server's address to act with viewers' tokens")
 	}
-	a, err := newAuth(opts.Auth, opts.Kube, opts.SessionKey)
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	a, err := newAuth(opts.Auth, opts.Kube, opts.SessionKey, opts.Clock)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +107,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /signin", s.signInPage)
 	mux.HandleFunc("POST /signin", s.signIn)
 	mux.HandleFunc("POST /signout", s.signOut)
+	mux.Handle("GET /api/session", s.viewing(s.keepSignedIn))
 
 	mux.Handle("GET /{$}", s.viewing(s.listPage))
 	mux.Handle("GET /templates", s.viewing(s.templatesPage))
@@ -150,6 +157,7 @@ func (s *Server) viewing(h func(http.ResponseWriter, *http.Request, viewer)) htt
 			http.Error(w, "sign in first: send a Kubernetes bearer token in Authorization, or sign in at /signin", http.StatusUnauthorized)
 			return
 		}
+		v = s.auth.renewSession(w, v)
 		if r.Method == http.MethodPost {
 			if err := s.checkPost(r, v); err != nil {
 				http.Error(w, err.Error(), http.StatusForbidden)

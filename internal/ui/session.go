@@ -28,12 +28,42 @@ import (
 const (
 	sessionCookie = "__Host-longtask-session"
 	csrfCookie    = "__Host-longtask-csrf"
-	// sessionLifetime is how long a sign-in lasts; the token itself is checked again every reviewTTL.
+	// sessionLifetime is the longest a sign-in lasts, however much it is used; the token itself is
+	// checked again every reviewTTL.
 	sessionLifetime = 8 * time.Hour
+	// sessionIdleLifetime is how long a session cookie works unless it is used; each use renews it, up to
+	// sessionLifetime after signing in. Signing out deletes the browser's cookie, but the UI keeps no
+	// list of sessions, which its replicas would have to share: a copy of the cookie, which the UI cannot
+	// tell from the browser's, works until this runs out, unless whoever holds it keeps using it.
+	sessionIdleLifetime = 15 * time.Minute
+	// sessionRenewAfter is how old a session cookie gets before an answer renews it, so that a page that
+	// polls every two seconds is not sent a new cookie every time.
+	sessionRenewAfter = time.Minute
 )
 
-// sessionKeySize is the least size of the session secret, and the size of each key derived from it: AES-256 seals
-// session cookies, HMAC-SHA256 signs CSRF tokens.
+// session is what a session cookie holds, sealed.
+type session struct {
+	token string
+	// signedIn is when the viewer signed in; expires is when the cookie stops working unless renewed.
+	signedIn, expires time.Time
+}
+
+func newSession(token string, now time.Time) session {
+	return session{token: token, signedIn: now}.renewed(now)
+}
+
+// renewed is the session used at now: it works for another sessionIdleLifetime, but no longer than
+// sessionLifetime after signing in.
+func (s session) renewed(now time.Time) session {
+	s.expires = now.Add(sessionIdleLifetime)
+	if end := s.signedIn.Add(sessionLifetime); s.expires.After(end) {
+		s.expires = end
+	}
+	return s
+}
+
+// sessionKeySize is the least size of the session secret, and the size of each key derived from it:
+// AES-256 seals session cookies, HMAC-SHA256 signs CSRF tokens.
 const sessionKeySize = 32
 
 // The HKDF info labels of the keys derived from the session secret, one per use.
@@ -101,29 +131,64 @@ func SessionKey(ctx context.Context, kube kubernetes.Interface, namespace, name 
 	return key, nil
 }
 
-// seal encrypts a token for the session cookie, with the time it stops being valid, so that the cookie
-// shows nobody the token and cannot be made by anyone without the UI's key.
-func (a *auth) seal(token string, now time.Time) string {
-	plain := binary.BigEndian.AppendUint64(nil, uint64(now.Add(sessionLifetime).Unix()))
-	plain = append(plain, token...)
+// seal encrypts a session for its cookie, with the times it began and ends, so that the cookie shows
+// nobody the token and cannot be made, or made to last longer, by anyone without the UI's key.
+func (a *auth) seal(s session) string {
+	plain := binary.BigEndian.AppendUint64(nil, uint64(s.signedIn.Unix()))
+	plain = binary.BigEndian.AppendUint64(plain, uint64(s.expires.Unix()))
+	plain = append(plain, s.token...)
 	nonce := make([]byte, a.keys.seal.NonceSize())
 	_, _ = rand.Read(nonce)
 	return base64.RawURLEncoding.EncodeToString(a.keys.seal.Seal(nonce, nonce, plain, []byte(sessionCookie)))
 }
 
-func (a *auth) open(sealed string) (string, error) {
+// open is the session a cookie holds, unless it has expired.
+func (a *auth) open(sealed string) (session, error) {
 	data, err := base64.RawURLEncoding.DecodeString(sealed)
 	if err != nil || len(data) < a.keys.seal.NonceSize() {
-		return "", errors.New("not a session")
+		return session{}, errors.New("not a session")
 	}
-	plain, err := a.keys.seal.Open(nil, data[:a.keys.seal.NonceSize()], data[a.keys.seal.NonceSize():], []byte(sessionCookie))
-	if err != nil || len(plain) < 8 {
-		return "", errors.New("not a session")
+	nonce, ciphertext := data[:a.keys.seal.NonceSize()], data[a.keys.seal.NonceSize():]
+	plain, err := a.keys.seal.Open(nil, nonce, ciphertext, []byte(sessionCookie))
+	if err != nil || len(plain) < 16 {
+		return session{}, errors.New("not a session")
 	}
-	if time.Now().Unix() > int64(binary.BigEndian.Uint64(plain[:8])) {
-		return "", errors.New("the session expired")
+	s := session{
+		signedIn: time.Unix(int64(binary.BigEndian.Uint64(plain[:8])), 0),
+		expires:  time.Unix(int64(binary.BigEndian.Uint64(plain[8:16])), 0),
+		token:    string(plain[16:]),
 	}
-	return string(plain[8:]), nil
+	if !a.clock.Now().Before(s.expires) {
+		return session{}, errors.New("the session expired")
+	}
+	return s, nil
+}
+
+// setSession gives the browser the session's cookie, lasting as long as the session.
+func (a *auth) setSession(w http.ResponseWriter, s session) {
+	http.SetCookie(w, hostCookie(sessionCookie, a.seal(s), int(s.expires.Sub(a.clock.Now()).Seconds())))
+}
+
+// renewSession renews the cookie of a viewer signed in with one, once it is sessionRenewAfter old: the
+// answer sets it anew, to work for another sessionIdleLifetime. It returns the viewer with the session
+// the browser now holds, whose expires a stream can end at.
+func (a *auth) renewSession(w http.ResponseWriter, v viewer) viewer {
+	if v.session.token == "" {
+		return v
+	}
+	renewed := v.session.renewed(a.clock.Now())
+	if renewed.expires.Sub(v.session.expires) >= sessionRenewAfter {
+		a.setSession(w, renewed)
+		v.session = renewed
+	}
+	return v
+}
+
+// keepSignedIn answers 204 to a signed-in viewer, whose cookie viewing renews as for every request: a
+// page that follows a task over an event stream, which sets no cookie once it is open, asks for it every
+// few minutes (app.js), so that its viewer stays signed in while it is open.
+func (s *Server) keepSignedIn(w http.ResponseWriter, _ *http.Request, _ viewer) {
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // csrfToken is the token the forms of a page carry: a signature of the browser's CSRF cookie and the

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -24,6 +25,8 @@ import (
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/rest"
 	k8stesting "k8s.io/client-go/testing"
+	"k8s.io/utils/clock"
+	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -86,8 +89,8 @@ func signIn(t *testing.T, ts *httptest.Server, token string) map[string]*http.Co
 	return cookies
 }
 
-// getWith sends GET path with the given cookies, and returns the answer, its body closed.
-func getWith(t *testing.T, ts *httptest.Server, path string, cookies ...*http.Cookie) *http.Response {
+// getWith sends GET path with the given cookies, and returns the answer's status and the cookies it sets.
+func getWith(t *testing.T, ts *httptest.Server, path string, cookies ...*http.Cookie) (int, []*http.Cookie) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
 	for _, c := range cookies {
@@ -98,7 +101,7 @@ func getWith(t *testing.T, ts *httptest.Server, path string, cookies ...*http.Co
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	return resp
+	return resp.StatusCode, resp.Cookies()
 }
 
 // The UI's cookies carry the __Host- prefix, so that a browser takes them only from this very origin over
@@ -124,13 +127,13 @@ func TestCookiesAreHostOnly(t *testing.T) {
 	if session == nil {
 		t.FailNow()
 	}
-	if resp := getWith(t, ts, "/api/tasks", session); resp.StatusCode != http.StatusOK {
-		t.Errorf("GET /api/tasks with the session cookie: %d, want 200", resp.StatusCode)
+	if status, _ := getWith(t, ts, "/api/tasks", session); status != http.StatusOK {
+		t.Errorf("GET /api/tasks with the session cookie: %d, want 200", status)
 	}
 	// The same value under a name without the prefix, as another origin could have set it, signs nobody in.
 	planted := &http.Cookie{Name: strings.TrimPrefix(session.Name, "__Host-"), Value: session.Value}
-	if resp := getWith(t, ts, "/api/tasks", planted); resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("GET /api/tasks with the session under %s: %d, want 401", planted.Name, resp.StatusCode)
+	if status, _ := getWith(t, ts, "/api/tasks", planted); status != http.StatusUnauthorized {
+		t.Errorf("GET /api/tasks with the session under %s: %d, want 401", planted.Name, status)
 	}
 }
 
@@ -139,13 +142,13 @@ func TestCookiesAreHostOnly(t *testing.T) {
 // token, and whatever one key's use gives away says nothing of the other.
 func TestSessionsAndCSRFTokensUseKeysOfTheirOwn(t *testing.T) {
 	secret := bytes.Repeat([]byte{7}, sessionKeySize)
-	a, err := newAuth(AuthToken, kubefake.NewClientset(), secret)
+	a, err := newAuth(AuthToken, kubefake.NewClientset(), secret, clock.RealClock{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	alice := viewer{user: authenticationv1.UserInfo{Username: "alice"}}
 	const seed = "the-browsers-csrf-cookie"
-	session := a.seal(aliceToken, time.Now())
+	session := a.seal(newSession(aliceToken, time.Now()))
 	csrf := a.sign(seed, alice)
 
 	if _, err := a.open(csrf); err == nil {
@@ -160,7 +163,8 @@ func TestSessionsAndCSRFTokensUseKeysOfTheirOwn(t *testing.T) {
 		block, _ := aes.NewCipher(key)
 		gcm, _ := cipher.NewGCM(block)
 		nonce := make([]byte, gcm.NonceSize())
-		plain := append(binary.BigEndian.AppendUint64(nil, uint64(time.Now().Add(time.Hour).Unix())), aliceToken...)
+		plain := binary.BigEndian.AppendUint64(nil, uint64(time.Now().Unix()))
+		plain = append(binary.BigEndian.AppendUint64(plain, uint64(time.Now().Add(time.Minute).Unix())), aliceToken...)
 		if _, err := a.open(base64.RawURLEncoding.EncodeToString(gcm.Seal(nonce, nonce, plain, []byte(sessionCookie)))); err == nil {
 			t.Errorf("a session sealed with %s opened", name)
 		}
@@ -181,21 +185,21 @@ func checkCSRF(a *auth, token, seed string, v viewer) error {
 }
 
 func TestSessionCookieKeepsTheTokenSealed(t *testing.T) {
-	a, err := newAuth(AuthNone, nil, nil)
+	a, err := newAuth(AuthNone, nil, nil, clock.RealClock{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed := a.seal("secret-token", time.Now())
+	sealed := a.seal(newSession("secret-token", time.Now()))
 	if strings.Contains(sealed, "secret-token") {
 		t.Fatalf("the cookie shows the token: %s", sealed)
 	}
-	if got, err := a.open(sealed); err != nil || got != "secret-token" {
-		t.Errorf("open = %q, %v; want the token", got, err)
+	if got, err := a.open(sealed); err != nil || got.token != "secret-token" {
+		t.Errorf("open = %q, %v; want the token", got.token, err)
 	}
-	if _, err := a.open(a.seal("secret-token", time.Now().Add(-sessionLifetime-time.Minute))); err == nil {
+	if _, err := a.open(a.seal(newSession("secret-token", time.Now().Add(-sessionIdleLifetime-time.Minute)))); err == nil {
 		t.Error("an expired session was accepted")
 	}
-	other, _ := newAuth(AuthNone, nil, nil)
+	other, _ := newAuth(AuthNone, nil, nil, clock.RealClock{})
 	if _, err := other.open(sealed); err == nil {
 		t.Error("a cookie sealed with another key was accepted")
 	}
@@ -241,11 +245,105 @@ func TestSessionKeyIsReadFromTheSecretTheInstallMade(t *testing.T) {
 			}
 			// A restart, or a second replica, reads the same key and opens the cookies the first sealed.
 			again, _ := SessionKey(context.Background(), kube, "longtask-system", "longtask-ui-session")
-			before, _ := newAuth(AuthToken, kube, key)
-			after, _ := newAuth(AuthToken, kube, again)
-			if got, err := after.open(before.seal("viewer-token", time.Now())); err != nil || got != "viewer-token" {
-				t.Errorf("after a restart, the session cookie opens to %q, %v; want the viewer's token", got, err)
+			before, _ := newAuth(AuthToken, kube, key, clock.RealClock{})
+			after, _ := newAuth(AuthToken, kube, again, clock.RealClock{})
+			if got, err := after.open(before.seal(newSession("viewer-token", time.Now()))); err != nil || got.token != "viewer-token" {
+				t.Errorf("after a restart, the session cookie opens to %q, %v; want the viewer's token", got.token, err)
 			}
 		})
+	}
+}
+
+// signOut posts the sign-out form of a page, as the browser with cookies would, and returns the answer's
+// status and the cookies it sets.
+func signOut(t *testing.T, ts *httptest.Server, cookies map[string]*http.Cookie) (int, []*http.Cookie) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/templates", nil)
+	req.AddCookie(cookies[sessionCookie])
+	req.AddCookie(cookies[csrfCookie])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := csrfInput.FindSubmatch(body)
+	if resp.StatusCode != http.StatusOK || m == nil {
+		t.Fatalf("GET /templates before signing out: %d, with no sign-out form", resp.StatusCode)
+	}
+	req, _ = http.NewRequest(http.MethodPost, ts.URL+"/signout", strings.NewReader(url.Values{"csrf": {string(m[1])}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(cookies[sessionCookie])
+	req.AddCookie(cookies[csrfCookie])
+	if resp, err = noRedirects.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode, resp.Cookies()
+}
+
+// Signing out clears the browser's cookie, and a copy of it, which the UI cannot tell from the original,
+// stops working within 15 minutes: a session cookie lasts that long unless it is used.
+func TestACopiedSessionDiesSoonAfterSignOut(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	ts := newSignInServer(t, Options{Clock: clk})
+	cookies := signIn(t, ts, aliceToken)
+	copied := cookies[sessionCookie]
+
+	status, set := signOut(t, ts, cookies)
+	if status != http.StatusSeeOther {
+		t.Fatalf("signing out: %d, want 303", status)
+	}
+	cleared := false
+	for _, c := range set {
+		cleared = cleared || (c.Name == sessionCookie && c.MaxAge < 0)
+	}
+	if !cleared {
+		t.Errorf("signing out set %v; want the session cookie deleted", set)
+	}
+	clk.Step(15*time.Minute + time.Second)
+	if status, _ := getWith(t, ts, "/api/tasks", copied); status != http.StatusUnauthorized {
+		t.Errorf("a copy of the cookie, 15 minutes after signing out: %d, want 401", status)
+	}
+}
+
+// A viewer who keeps using the UI stays signed in, each answer renewing the cookie, until 8 hours after
+// signing in; a cookie left unused for 15 minutes ends. /api/session, which an open page asks for every
+// few minutes, renews it as any page does.
+func TestASessionInUseIsRenewedUpToItsLifetime(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Now())
+	ts := newSignInServer(t, Options{Clock: clk})
+	signedIn := clk.Now()
+	session := signIn(t, ts, aliceToken)[sessionCookie]
+	if session.MaxAge != int((15 * time.Minute).Seconds()) {
+		t.Errorf("the session cookie's Max-Age %d, want 15 minutes", session.MaxAge)
+	}
+	unused := session
+	step := 10 * time.Minute
+	for i := 0; clk.Since(signedIn)+step < 8*time.Hour; i++ {
+		clk.Step(step)
+		path, want := "/api/tasks", http.StatusOK
+		if i%2 == 1 {
+			path, want = "/api/session", http.StatusNoContent
+		}
+		status, set := getWith(t, ts, path, session)
+		if status != want {
+			t.Fatalf("GET %s %v after signing in, used every %v: %d, want %d", path, clk.Since(signedIn), step, status, want)
+		}
+		for _, c := range set {
+			if c.Name == sessionCookie {
+				session = c
+			}
+		}
+		if clk.Since(signedIn) > 15*time.Minute && unused != nil {
+			if status, _ := getWith(t, ts, "/api/tasks", unused); status != http.StatusUnauthorized {
+				t.Errorf("the first cookie, unused for %v: %d, want 401", clk.Since(signedIn), status)
+			}
+			unused = nil
+		}
+	}
+	clk.SetTime(signedIn.Add(8*time.Hour + time.Second))
+	if status, _ := getWith(t, ts, "/api/tasks", session); status != http.StatusUnauthorized {
+		t.Errorf("a session used all along, 8 hours after signing in: %d, want 401", status)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 )
 
 // signInView is the sign-in form, with the page to go back to and why the last try failed.
@@ -42,7 +41,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusUnauthorized, "signin.html", s.newPage(w, r, viewer{}, "Sign in", signInView{Next: next, Error: message}))
 		return
 	}
-	http.SetCookie(w, hostCookie(sessionCookie, s.auth.seal(token, time.Now()), int(sessionLifetime.Seconds())))
+	s.auth.setSession(w, newSession(token, s.auth.clock.Now()))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

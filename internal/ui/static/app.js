@@ -5,6 +5,12 @@
 "use strict";
 
 (function () {
+  // A session cookie unused for 15 minutes ends (sessionIdleLifetime), and a page that follows a task
+  // over an event stream makes no other request: while a signed-in page is open, renew it every 5.
+  if (document.getElementById("viewer")) {
+    setInterval(() => fetch("/api/session", { cache: "no-store" }).catch(() => {}), 5 * 60 * 1000);
+  }
+
   const page = document.body.dataset.page;
   if (page === "task") {
     const path = "/tasks/" + encodeURIComponent(document.body.dataset.namespace) + "/" + encodeURIComponent(document.body.dataset.name);
@@ -40,7 +46,8 @@
         try {
           const response = await fetch(url + separator + "part=" + part, { cache: "no-store" });
           if (response.status === 401) {
-            // The sign-in ended (it lasts 8 hours, or the token was revoked): asking again will not help.
+            // The sign-in ended (unused for 15 minutes, 8 hours after signing in, or the token was
+            // revoked): asking again will not help.
             say("signed out: reload the page to sign in again");
             return;
           }
