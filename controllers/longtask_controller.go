@@ -109,8 +109,8 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, err
 	}
 	if world.conflict != nil && !task.Status.Phase.Finished() {
-		// Someone else's Job has the task's name: look again now and then, since deleting that Job raises
-		// no event for this task.
+		// Someone else's Job, or worker's account, Role or binding, has the name the task needs: look again
+		// now and then, since deleting that object raises no event for this task.
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
 	if _, requeueAfter := r.ttlExpired(task); requeueAfter > 0 {
@@ -151,7 +151,7 @@ func (r *LongTaskReconciler) reconcileJob(ctx context.Context, task *longtaskv1.
 // checkJob makes sure the Job is the task's own.
 func checkJob(task *longtaskv1.LongTask, job *batchv1.Job) (*batchv1.Job, error) {
 	if !metav1.IsControlledBy(job, task) {
-		return nil, &jobConflictError{name: job.Name}
+		return nil, &nameTakenError{reason: ReasonJobConflict, kind: "Job", name: job.Name}
 	}
 	return job, nil
 }
@@ -260,14 +260,21 @@ func (r *LongTaskReconciler) recordChange(task *longtaskv1.LongTask, old longtas
 	r.Recorder.Eventf(task, nil, eventType, reason, string(task.Status.Phase), "%s", note)
 }
 
-// conflictRetry is how often a task whose Job name is taken looks again.
+// conflictRetry is how often a task whose Job name, or worker's access name, is taken looks again.
 const conflictRetry = 30 * time.Second
 
-// jobConflictError says that the task's Job name is taken by a Job that is not the task's.
-type jobConflictError struct{ name string }
+// nameTakenError says that the name of an object the task needs, its Job or its worker's ServiceAccount,
+// Role or RoleBinding, is taken by an object of that kind that is not the task's.
+type nameTakenError struct {
+	// reason is the reason of the task's condition and Event: ReasonJobConflict or
+	// ReasonWorkerAccessConflict.
+	reason string
+	// kind and name are the object's.
+	kind, name string
+}
 
-func (e *jobConflictError) Error() string {
-	return fmt.Sprintf("Job %s already exists and does not belong to this LongTask: delete it or give the task another name", e.name)
+func (e *nameTakenError) Error() string {
+	return fmt.Sprintf("%s %s already exists and does not belong to this LongTask: delete it or give the task another name", e.kind, e.name)
 }
 
 // CacheOptions limits the manager's cache to the Jobs that belong to LongTasks, so that the cluster's other

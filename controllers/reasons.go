@@ -17,6 +17,9 @@ const (
 	ReasonCancelled    = "Cancelled"
 	ReasonExpired      = "Expired"
 	ReasonJobConflict  = "JobConflict"
+	// ReasonWorkerAccessConflict: the name of the task worker's ServiceAccount, Role or RoleBinding is taken
+	// by an object that is not the task's.
+	ReasonWorkerAccessConflict = "WorkerAccessConflict"
 
 	ReasonTemplateNotFound  = "TemplateNotFound"
 	ReasonInvalidParameters = "InvalidParameters"

@@ -21,8 +21,9 @@ import (
 type observed struct {
 	// job is the task's Job, nil when there is none.
 	job *batchv1.Job
-	// conflict is the Job that holds the task's Job name without being the task's; nil when there is none.
-	conflict *jobConflictError
+	// conflict is the object that holds the name of the task's Job, or of its worker's access, without being
+	// the task's; nil when there is none.
+	conflict *nameTakenError
 	// templateMissing says that the task names a template that does not exist.
 	templateMissing bool
 	// invalidParameters is why the task's parameters do not fit its template; nil when they do.
@@ -108,7 +109,7 @@ func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 		finish(status, longtaskv1.PhaseCancelled, ReasonCancelled, "The task was cancelled before it started", now)
 	case world.conflict != nil:
 		d.blocked = "CreateJob"
-		setPhase(status, longtaskv1.PhasePending, ReasonJobConflict, world.conflict.Error())
+		setPhase(status, longtaskv1.PhasePending, world.conflict.reason, world.conflict.Error())
 	case job == nil:
 		setPhase(status, longtaskv1.PhasePending, ReasonJobPending, "Waiting for the Job to be created")
 	case jobCondition(job, batchv1.JobComplete):

@@ -332,7 +332,7 @@ func TestComputeStatus(t *testing.T) {
 		},
 		"another Job holds the task's Job name": {
 			task:        testutil.MakeLongTask("resize", "photos").Obj(),
-			world:       observed{conflict: &jobConflictError{name: "resize"}},
+			world:       observed{conflict: &nameTakenError{reason: ReasonJobConflict, kind: "Job", name: "resize"}},
 			wantBlocked: "CreateJob",
 			want: longtaskv1.LongTaskStatus{
 				Phase: longtaskv1.PhasePending,
@@ -342,7 +342,7 @@ func TestComputeStatus(t *testing.T) {
 		},
 		"cancelled while another Job holds the task's Job name": {
 			task:  testutil.MakeLongTask("resize", "photos").Cancel().Phase(longtaskv1.PhasePending).Obj(),
-			world: observed{conflict: &jobConflictError{name: "resize"}},
+			world: observed{conflict: &nameTakenError{reason: ReasonJobConflict, kind: "Job", name: "resize"}},
 			want: longtaskv1.LongTaskStatus{
 				Phase:          longtaskv1.PhaseCancelled,
 				CompletionTime: at(now),
@@ -354,7 +354,7 @@ func TestComputeStatus(t *testing.T) {
 		},
 		"a finished task stays finished when another Job takes its Job's name": {
 			task:  testutil.MakeLongTask("resize", "photos").Phase(longtaskv1.PhaseSucceeded).Obj(),
-			world: observed{conflict: &jobConflictError{name: "resize"}},
+			world: observed{conflict: &nameTakenError{reason: ReasonJobConflict, kind: "Job", name: "resize"}},
 			want:  longtaskv1.LongTaskStatus{Phase: longtaskv1.PhaseSucceeded},
 		},
 		"a finished task's Job that runs again is stopped": {

@@ -9,7 +9,9 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
@@ -133,4 +135,38 @@ func TestManagerStartsATaskWithItsOwnRBAC(t *testing.T) {
 	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), &batchv1.Job{}); err != nil {
 		t.Errorf("the task's Job after one reconcile: %v", err)
 	}
+}
+
+// TestWorkerRoleNameTakenBySomeoneElse: a Role that has the name of a task worker's, written by someone
+// who may create Roles but not bind them, is never bound by the manager. The Role asks for what the
+// manager holds itself, so RBAC's escalation check would let the manager grant it to the task's account,
+// and so to the task's program. The task does not start and says why; the Role stays as its author wrote it.
+func TestWorkerRoleNameTakenBySomeoneElse(t *testing.T) {
+	ns := newNamespace(t)
+	foreign := &rbacv1.Role{
+		ObjectMeta: metav1.ObjectMeta{Name: "longtask-worker-resize", Namespace: ns},
+		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "delete"}}},
+	}
+	create(t, foreign)
+	task := testutil.MakeLongTask("resize", ns).Obj()
+	create(t, task)
+
+	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhasePending))
+		cond := meta.FindStatusCondition(got.Status.Conditions, longtaskv1.ConditionRunning)
+		g.Expect(cond).NotTo(gomega.BeNil())
+		g.Expect(cond.Reason).To(gomega.Equal(controllers.ReasonWorkerAccessConflict))
+		g.Expect(cond.Message).To(gomega.Equal(
+			"Role longtask-worker-resize already exists and does not belong to this LongTask: delete it or give the task another name"))
+	})
+	g := gomega.NewWithT(t)
+	key := client.ObjectKeyFromObject(foreign)
+	g.Expect(apierrors.IsNotFound(k8sClient.Get(context.Background(), key, &rbacv1.RoleBinding{}))).To(gomega.BeTrue(),
+		"the manager bound a Role that is not the task's")
+	g.Expect(apierrors.IsNotFound(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), &batchv1.Job{}))).To(gomega.BeTrue(),
+		"the task started")
+	role := &rbacv1.Role{}
+	g.Expect(k8sClient.Get(context.Background(), key, role)).To(gomega.Succeed())
+	g.Expect(role.Rules).To(gomega.Equal(foreign.Rules))
+	g.Expect(role.OwnerReferences).To(gomega.BeEmpty())
 }
