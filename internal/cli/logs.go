@@ -4,20 +4,18 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/taskpods"
 )
 
 // logRetry is how long `logs -f` waits before it looks again for a pod that has not started, or for the
@@ -66,7 +64,7 @@ func newLogsCommand(o *options) *cobra.Command {
 
 // logs prints the output of the task's newest pod.
 func (o *options) logs(ctx context.Context, clients *Clients, task *longtaskv1.LongTask, opts *corev1.PodLogOptions) error {
-	pod, err := newestPod(ctx, clients.Kube, task)
+	pod, err := taskpods.Newest(ctx, clients.Kube, task)
 	if err != nil {
 		return withCode(ExitError, err)
 	}
@@ -92,7 +90,7 @@ func (o *options) followLogs(ctx context.Context, clients *Clients, task *longta
 			return false, withCode(ExitError, fmt.Errorf("reading longtask %q: %w", task.Name, err))
 		}
 		task = current
-		pod, err := newestPod(ctx, clients.Kube, task)
+		pod, err := taskpods.Newest(ctx, clients.Kube, task)
 		if err != nil {
 			return false, withCode(ExitError, err)
 		}
@@ -128,24 +126,6 @@ func (o *options) followLogs(ctx context.Context, clients *Clients, task *longta
 		return silent(ExitTaskFailed)
 	}
 	return nil
-}
-
-// newestPod is the task's current or last attempt's pod; nil when it has none.
-func newestPod(ctx context.Context, kube kubernetes.Interface, task *longtaskv1.LongTask) (*corev1.Pod, error) {
-	pods, err := kube.CoreV1().Pods(task.Namespace).List(ctx, metav1.ListOptions{LabelSelector: longtaskv1.LabelTaskName + "=" + task.Name})
-	if err != nil {
-		return nil, fmt.Errorf("listing the pods of longtask %q: %w", task.Name, err)
-	}
-	if len(pods.Items) == 0 {
-		return nil, nil
-	}
-	newest := slices.MaxFunc(pods.Items, func(a, b corev1.Pod) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
-	return &newest, nil
 }
 
 // copyLogs copies the pod's task container's output to out, as it is.

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	kubefake "k8s.io/client-go/kubernetes/fake"
@@ -78,13 +79,19 @@ func TestNamePrefix(t *testing.T) {
 // printed, its exit code and the fake's client.
 func fakeRun(t *testing.T, objects []client.Object, args ...string) (string, string, int, client.Client) {
 	t.Helper()
+	return fakeRunWith(t, objects, nil, args...)
+}
+
+// fakeRunWith is fakeRun with pods, Jobs and other Kubernetes objects in the fake API server too.
+func fakeRunWith(t *testing.T, objects []client.Object, kubeObjects []runtime.Object, args ...string) (string, string, int, client.Client) {
+	t.Helper()
 	c := fake.NewClientBuilder().WithScheme(Scheme()).WithObjects(objects...).WithStatusSubresource(&longtaskv1.LongTask{}).Build()
 	var out, errOut bytes.Buffer
 	env := Env{
 		Streams: genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut},
 		Clock:   clocktesting.NewFakePassiveClock(now),
 		Connect: func(*genericclioptions.ConfigFlags) (*Clients, error) {
-			return &Clients{Tasks: c, Kube: kubefake.NewClientset()}, nil
+			return &Clients{Tasks: c, Kube: kubefake.NewClientset(kubeObjects...)}, nil
 		},
 	}
 	// Flags before the command, as a command after -- takes everything that follows.

@@ -7,17 +7,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/taskpods"
 	"github.com/longtask-dev/longtask/internal/text"
 )
 
@@ -66,19 +64,6 @@ func (s *Server) tail(ctx context.Context, v viewer, namespace, pod string) logV
 	return view
 }
 
-// currentPod is the task's newest pod: its current or last attempt.
-func currentPod(ctx context.Context, kube kubernetes.Interface, key types.NamespacedName) (*corev1.Pod, error) {
-	pods, err := kube.CoreV1().Pods(key.Namespace).List(ctx, metav1.ListOptions{LabelSelector: longtaskv1.LabelTaskName + "=" + key.Name})
-	if err != nil {
-		return nil, fmt.Errorf("listing the task's pods: %w", err)
-	}
-	if len(pods.Items) == 0 {
-		return nil, nil
-	}
-	newest := slices.MaxFunc(pods.Items, func(a, b corev1.Pod) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
-	return &newest, nil
-}
-
 // log follows the task's output through the API server, as server-sent events: the last lines of the
 // current attempt, then each line as it comes, then the next attempt's, until the task finished and its
 // last pod's output ended. Without an EventSource it answers the last lines as text.
@@ -93,7 +78,12 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request, v viewer) {
 		return
 	}
 	if !wantsStream(r) {
-		pod, err := currentPod(r.Context(), kube, key)
+		task, err := s.get(r.Context(), key)
+		if err != nil {
+			http.Error(w, fmt.Sprintf("LongTask %s: %v", key, err), statusOf(err))
+			return
+		}
+		pod, err := taskpods.Newest(r.Context(), kube, task.object)
 		view := logView{Note: fmt.Sprint(err)}
 		if err == nil {
 			view = s.tail(r.Context(), v, key.Namespace, podName(pod))
@@ -120,7 +110,7 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request, v viewer) {
 			_ = writeEvent(w, flusher, "end", "the task is gone")
 			return
 		}
-		pod, err := currentPod(ctx, kube, key)
+		pod, err := taskpods.Newest(ctx, kube, task.object)
 		if err != nil {
 			_ = writeEvent(w, flusher, "end", err.Error())
 			return

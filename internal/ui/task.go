@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/taskpods"
 )
 
 // actAs returns clients that act as the viewer: with AuthToken they carry the viewer's token and none of
@@ -122,11 +123,10 @@ func (s *Server) panel(ctx context.Context, v viewer, task taskView) taskPanel {
 		return p
 	}
 	var notes []string
-	pods, err := kube.CoreV1().Pods(task.Namespace).List(ctx, metav1.ListOptions{LabelSelector: longtaskv1.LabelTaskName + "=" + task.Name})
-	if err != nil {
+	if pods, err := taskpods.List(ctx, kube, task.object); err != nil {
 		notes = append(notes, "attempts: "+err.Error())
 	} else {
-		p.Attempts = attemptsOf(pods.Items)
+		p.Attempts = attemptsOf(pods)
 	}
 	selector := fields.Set{"involvedObject.kind": "LongTask", "involvedObject.name": task.Name}.AsSelector().String()
 	events, err := kube.CoreV1().Events(task.Namespace).List(ctx, metav1.ListOptions{FieldSelector: selector})
@@ -139,8 +139,8 @@ func (s *Server) panel(ctx context.Context, v viewer, task taskView) taskPanel {
 	return p
 }
 
+// attemptsOf shows the task's pods, oldest first, as its attempts.
 func attemptsOf(pods []corev1.Pod) []attemptView {
-	slices.SortFunc(pods, func(a, b corev1.Pod) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
 	attempts := make([]attemptView, 0, len(pods))
 	for _, pod := range pods {
 		a := attemptView{Pod: pod.Name, Phase: string(pod.Status.Phase)}

@@ -40,6 +40,9 @@ type taskView struct {
 	Failure *longtaskv1.Failure `json:"failure,omitempty"`
 	// ExitNote tells the exit code of a failure whose message does not already.
 	ExitNote string `json:"exitNote,omitempty"`
+
+	// object is the LongTask shown, whose UID and Job tell its pods (taskpods).
+	object *longtaskv1.LongTask
 }
 
 func newTaskView(task *longtaskv1.LongTask, now time.Time) taskView {
@@ -53,6 +56,7 @@ func newTaskView(task *longtaskv1.LongTask, now time.Time) taskView {
 		Attempts:  task.Status.Attempts,
 		Result:    task.Status.Result,
 		Failure:   task.Status.Failure,
+		object:    task,
 	}
 	if v.Phase == "" {
 		v.Phase = string(longtaskv1.PhasePending)

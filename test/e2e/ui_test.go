@@ -24,6 +24,7 @@ metadata: {name: alice}
 rules:
 - {apiGroups: [longtask.dev], resources: [longtasks, longtasktemplates], verbs: [get, list, watch, create, patch]}
 - {apiGroups: [""], resources: [pods, pods/log, events], verbs: [get, list]}
+- {apiGroups: [batch], resources: [jobs], verbs: [get]}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding

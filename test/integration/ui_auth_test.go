@@ -27,6 +27,8 @@ var (
 	viewTasks  = rbacv1.PolicyRule{APIGroups: []string{longtaskv1.GroupVersion.Group}, Resources: []string{"longtasks", "longtasktemplates"}, Verbs: []string{"get", "list", "watch"}}
 	startTasks = rbacv1.PolicyRule{APIGroups: []string{longtaskv1.GroupVersion.Group}, Resources: []string{"longtasks"}, Verbs: []string{"create", "patch"}}
 	readLogs   = rbacv1.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods", "pods/log", "events"}, Verbs: []string{"get", "list"}}
+	// readJobs tells a task's pods from others with its label: they are its Job's.
+	readJobs = rbacv1.PolicyRule{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"get"}}
 )
 
 // personToken makes a ServiceAccount in namespace with only the given rights there, and returns a token

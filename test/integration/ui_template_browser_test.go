@@ -68,7 +68,7 @@ func jsString(s string) string {
 func TestBrowserStartsATaskFromATemplateAndRunsItAgain(t *testing.T) {
 	ns := newNamespace(t)
 	create(t, resizeTemplateForUI(ns))
-	token := personToken(t, ns, "alice", viewTasks, startTasks, readLogs)
+	token := personToken(t, ns, "alice", viewTasks, startTasks, readLogs, readJobs)
 	base := startUIWith(t, uiConfig, ui.AuthToken, true)
 	ctx := signIn(t, base, token)
 
