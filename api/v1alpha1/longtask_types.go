@@ -283,6 +283,10 @@ type LongTaskStatus struct {
 	// +optional
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=64
+	// A value that is not a duration would be stored, and then no typed client could read the task, nor
+	// list its namespace's tasks: the rule keeps a program that writes its status directly from hiding
+	// every task. CEL parses durations as Go does.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="effectiveProgressInterval must be a duration of 0s or more, such as 1s or 1m30s"
 	EffectiveProgressInterval *metav1.Duration `json:"effectiveProgressInterval,omitempty"`
 }
 

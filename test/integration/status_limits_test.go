@@ -91,3 +91,38 @@ func TestStatusWritesAreCappedByTheAPIServer(t *testing.T) {
 		})
 	}
 }
+
+// TestAProgramCannotStoreAStatusNobodyCanRead: status.effectiveProgressInterval is a metav1.Duration, a
+// string to the API server. A value that does not parse as a duration, written with the worker's token,
+// would be stored, and every typed read of the task, and every List of the namespace's tasks (the
+// controller's and the UI's caches among them), would then fail to decode: one task's program would hide
+// every task. The API server refuses it naming the field, and the tasks can still be listed.
+func TestAProgramCannotStoreAStatusNobodyCanRead(t *testing.T) {
+	ns := newNamespace(t)
+	task := testutil.MakeLongTask("unreadable", ns).Obj()
+	create(t, task)
+	job := waitForJob(t, task)
+	workerConfig := rest.CopyConfig(restConfig)
+	workerConfig.CertData, workerConfig.KeyData = nil, nil
+	workerConfig.BearerToken = workerToken(t, ns, job.Spec.Template.Spec.ServiceAccountName)
+	program, err := client.New(workerConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+
+	for _, value := range []string{"-1s", "99999999999999999999h", "not a duration"} {
+		patch, err := json.Marshal(map[string]any{"status": map[string]any{"effectiveProgressInterval": value}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = program.Status().Patch(ctx, task.DeepCopy(), client.RawPatch(types.MergePatchType, patch))
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "status.effectiveProgressInterval") {
+			t.Errorf("effectiveProgressInterval %q: got %v, want it refused naming status.effectiveProgressInterval", value, err)
+		}
+	}
+	var tasks longtaskv1.LongTaskList
+	if err := k8sClient.List(ctx, &tasks, client.InNamespace(ns)); err != nil {
+		t.Fatalf("listing the namespace's tasks after a program wrote its status: %v", err)
+	}
+}
