@@ -28,6 +28,20 @@ func TestSignInGoesBackOnlyToTheUIsOwnPages(t *testing.T) {
 		"https://evil.example/":    "/",
 		"//evil.example/":          "/",
 		`/\evil.example/`:          "/",
+		// Browsers drop tabs and newlines from a URL, so this one is //evil.example to them.
+		"/\t/evil.example":      "/",
+		"/\n/evil.example":      "/",
+		"/\r\n/evil.example":    "/",
+		"/\x00/evil.example":    "/",
+		"/\x7f/evil.example":    "/",
+		"/tasks\\..\\..\\evil":  "/",
+		"\\\\evil.example":      "/",
+		"/\u2028/evil.example":  "/",
+		"https:evil.example":    "/",
+		"javascript:alert(1)":   "/",
+		" /tasks":               "/",
+		"/?next=//evil.example": "/?next=//evil.example",
+		"/tasks/a%2F%2Fb#log":   "/tasks/a%2F%2Fb#log",
 	} {
 		if got := localPath(next); got != want {
 			t.Errorf("localPath(%q) = %q, want %q", next, got, want)
