@@ -38,6 +38,7 @@ import (
 func main() {
 	var address, probeAddress, namespace, auth, certFile, keyFile, sessionSecret, allowedHosts string
 	var readOnly, push bool
+	var maxStreams, maxStreamsPerViewer int
 	flag.StringVar(&address, "bind-address", ":8090", "Address the UI is served on.")
 	flag.StringVar(&probeAddress, "health-probe-bind-address", ":8091", "Address the health probes bind to.")
 	flag.StringVar(&namespace, "namespace", "", "Show only the tasks of this namespace; all namespaces when empty.")
@@ -47,6 +48,8 @@ func main() {
 	flag.StringVar(&sessionSecret, "session-secret", "", "Read the key of sign-in cookies from data.key of this Secret, [NAMESPACE/]NAME (the namespace defaults to $POD_NAMESPACE), which the install creates: viewers stay signed in, and followed pages reconnect, when the UI restarts or runs several replicas. Empty: a new key at each start.")
 	flag.StringVar(&allowedHosts, "allowed-hosts", "", "With --auth=none, the names the UI answers to besides localhost, 127.0.0.1 and [::1] (the Host of a request, any port), comma-separated. It refuses other names, lest a web page on a name that resolves to its address act as it (DNS rebinding).")
 	flag.BoolVar(&readOnly, "read-only", false, "Hide the forms that start and cancel tasks, and refuse them.")
+	flag.IntVar(&maxStreams, "max-streams", ui.DefaultMaxStreams, "The most event streams open at once; past it a page polls instead.")
+	flag.IntVar(&maxStreamsPerViewer, "max-streams-per-viewer", ui.DefaultMaxStreamsPerViewer, "The most event streams one viewer has open at once (with --auth=none, everyone is one viewer); past it a page polls instead.")
 	flag.BoolVar(&push, "push", true, "Push progress to pages with server-sent events; false for proxies that break them (pages poll).")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
@@ -91,7 +94,8 @@ func main() {
 	var server *ui.Server
 	if err == nil {
 		server, err = ui.NewServer(mgr.GetCache(), ui.Options{Namespace: namespace, ReadOnly: readOnly,
-			Auth: ui.AuthMode(auth), AllowedHosts: strings.FieldsFunc(allowedHosts, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }), Client: mgr.GetClient(), Kube: kube, Config: config, SessionKey: sessionKey})
+			Auth: ui.AuthMode(auth), AllowedHosts: strings.FieldsFunc(allowedHosts, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }), Client: mgr.GetClient(), Kube: kube, Config: config, SessionKey: sessionKey,
+			MaxStreams: maxStreams, MaxStreamsPerViewer: maxStreamsPerViewer})
 	}
 	var listener net.Listener
 	if err == nil {

@@ -98,25 +98,29 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request, v viewer) {
 		}
 		return
 	}
-	flusher, ok := s.startStream(w)
+	stream, ok := s.openStream(w, r, v)
 	if !ok {
 		return
 	}
-	ctx := r.Context()
+	defer stream.close()
+	ctx := stream.ctx
 	followed := ""
-	for {
+	for ctx.Err() == nil {
 		task, err := s.get(ctx, key)
 		if err != nil {
-			_ = writeEvent(w, flusher, "end", "the task is gone")
+			_ = stream.send("end", "the task is gone")
 			return
 		}
 		pod, err := taskpods.Newest(ctx, kube, task.object)
+		if ctx.Err() != nil {
+			return
+		}
 		if err != nil {
-			_ = writeEvent(w, flusher, "end", err.Error())
+			_ = stream.send("end", err.Error())
 			return
 		}
 		if pod != nil && pod.Name != followed {
-			if err := s.followPod(ctx, w, flusher, kube, pod, followed == ""); err != nil {
+			if err := s.followPod(stream, kube, pod, followed == ""); err != nil {
 				if ctx.Err() != nil || errors.Is(err, errViewerLeft) {
 					return
 				}
@@ -127,12 +131,11 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request, v viewer) {
 			}
 		}
 		if task.Finished && (pod == nil || pod.Name == followed) {
-			_ = writeEvent(w, flusher, "end", "the task "+strings.ToLower(task.Phase))
+			_ = stream.send("end", "the task "+strings.ToLower(task.Phase))
 			return
 		}
 		select {
 		case <-ctx.Done():
-			return
 		case <-time.After(logRetry):
 		}
 	}
@@ -150,24 +153,25 @@ var errViewerLeft = errors.New("the viewer left")
 
 // followPod sends a pod's output until it ends: from its last lines for the first pod a viewer sees, and
 // from its start for a later attempt's.
-func (s *Server) followPod(ctx context.Context, w http.ResponseWriter, flusher http.Flusher, kube kubernetes.Interface, pod *corev1.Pod, first bool) error {
+func (s *Server) followPod(stream *eventStream, kube kubernetes.Interface, pod *corev1.Pod, first bool) error {
+	ctx := stream.ctx
 	opts := &corev1.PodLogOptions{Container: longtaskv1.TaskContainerName, Follow: true}
 	if first {
 		opts.TailLines = ptr.To[int64](tailLines)
 	}
-	stream, err := kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, opts).Stream(ctx)
+	logs, err := kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, opts).Stream(ctx)
 	if err != nil {
 		return err
 	}
-	defer stream.Close()
+	defer logs.Close()
 	if !first {
-		if writeEvent(w, flusher, "attempt", pod.Name) != nil {
+		if stream.send("attempt", pod.Name) != nil {
 			return errViewerLeft
 		}
 	}
 	lines := make(chan string, logBatch)
 	go func() {
-		_ = readLines(stream, func(line string) error {
+		_ = readLines(logs, func(line string) error {
 			select {
 			case lines <- line:
 				return nil
@@ -184,8 +188,8 @@ func (s *Server) followPod(ctx context.Context, w http.ResponseWriter, flusher h
 		for len(batch) < logBatch && len(lines) > 0 {
 			batch = append(batch, <-lines)
 		}
-		if writeEvent(w, flusher, "lines", strings.Join(batch, "\n")) != nil {
-			stream.Close()
+		if stream.send("lines", strings.Join(batch, "\n")) != nil {
+			logs.Close()
 			return errViewerLeft
 		}
 	}

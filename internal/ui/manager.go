@@ -48,7 +48,7 @@ func AddToManager(ctx context.Context, mgr ctrl.Manager, server *Server, listene
 
 // serve serves handler until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, handler http.Handler, listener net.Listener) error {
-	httpServer := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	httpServer := newHTTPServer(handler)
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -60,4 +60,22 @@ func serve(ctx context.Context, handler http.Handler, listener net.Listener) err
 		return err
 	}
 	return nil
+}
+
+// The bounds of the UI's server on its clients: how long one may take to send a request's header and the
+// whole request (a form is small), to take an answer (a task's page reads its pods, Events and the last
+// lines of its log first), and to keep a connection idle. A slow or silent client holds a connection and
+// a goroutine at most so long. Event streams lift the read and write bounds for themselves, and bound
+// each write instead (openStream).
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = time.Minute
+	idleTimeout       = 2 * time.Minute
+)
+
+// newHTTPServer is the UI's server, with its bounds.
+func newHTTPServer(handler http.Handler) *http.Server {
+	return &http.Server{Handler: handler, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: idleTimeout}
 }

@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -54,6 +55,10 @@ type Options struct {
 	// SessionKey seals session cookies and signs CSRF tokens (SessionKey reads it from a Secret); without
 	// one the UI makes its own when it starts, and a restart signs every viewer out.
 	SessionKey []byte
+	// MaxStreams caps the event streams open at once, and MaxStreamsPerViewer those of one viewer (with
+	// AuthNone everyone is one viewer); past them a stream is refused and the page polls. Zero for the
+	// defaults, DefaultMaxStreams and DefaultMaxStreamsPerViewer.
+	MaxStreams, MaxStreamsPerViewer int
 	// Clock tells the time of sign-ins and of their end; the real clock when nil.
 	Clock clock.Clock
 }
@@ -70,6 +75,7 @@ type Server struct {
 	opts      Options
 	auth      *auth
 	broker    *broker
+	streams   *streamLimiter
 	templates *template.Template
 }
 
@@ -92,7 +98,8 @@ func NewServer(reader client.Reader, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{Reader: reader, KeepAlive: 15 * time.Second, opts: opts, auth: a, broker: newBroker(), templates: templates}, nil
+	return &Server{Reader: reader, KeepAlive: 15 * time.Second, opts: opts, auth: a, broker: newBroker(),
+		streams: newStreamLimiter(opts.MaxStreams, opts.MaxStreamsPerViewer), templates: templates}, nil
 }
 
 // Notify tells the event streams of a task that it changed.
@@ -144,7 +151,7 @@ func (s *Server) viewing(h func(http.ResponseWriter, *http.Request, viewer)) htt
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		v, ok, err := s.auth.viewerOf(r)
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			reviewFailed(w, err)
 			return
 		}
 		if !ok {
@@ -166,6 +173,16 @@ func (s *Server) viewing(h func(http.ResponseWriter, *http.Request, viewer)) htt
 		}
 		h(w, r, v)
 	})
+}
+
+// reviewUnavailable is what a visitor is told when the API server could not say whose their token is.
+const reviewUnavailable = "The UI cannot check sign-ins with the API server right now: try again in a moment."
+
+// reviewFailed answers 503 to a request whose token TokenReview could not check, and logs why. The
+// visitor is anonymous until the token is accepted, and the API server's error may tell of the cluster.
+func reviewFailed(w http.ResponseWriter, err error) {
+	ctrl.Log.WithName("ui").Error(err, "Checking a token failed")
+	http.Error(w, reviewUnavailable, http.StatusServiceUnavailable)
 }
 
 // checkPost refuses a form post from another site, or without the page's CSRF token.

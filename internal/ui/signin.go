@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 // signInView is the sign-in form, with the page to go back to and why the last try failed.
@@ -36,7 +38,8 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	if err != nil || !ok {
 		message := "The API server does not accept this token."
 		if err != nil {
-			message = err.Error()
+			ctrl.Log.WithName("ui").Error(err, "Checking a token failed")
+			message = reviewUnavailable
 		}
 		s.render(w, http.StatusUnauthorized, "signin.html", s.newPage(w, r, viewer{}, "Sign in", signInView{Next: next, Error: message}))
 		return

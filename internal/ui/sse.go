@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -77,23 +76,6 @@ func wantsStream(r *http.Request) bool {
 	return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
 }
 
-// startStream starts a server-sent event stream, or answers why it cannot.
-func (s *Server) startStream(w http.ResponseWriter) (http.Flusher, bool) {
-	if s.NoPush {
-		http.Error(w, "event streams are turned off (--push=false): poll instead", http.StatusServiceUnavailable)
-		return nil, false
-	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming is not supported here", http.StatusInternalServerError)
-		return nil, false
-	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Accel-Buffering", "no")
-	return flusher, true
-}
-
 // lineBreaks are the ends of a line in an event stream: a browser ends a field at any of them.
 var lineBreaks = strings.NewReplacer("\r\n", "\n", "\r", "\n")
 
@@ -107,7 +89,14 @@ func writeEvent(w http.ResponseWriter, flusher http.Flusher, event, data string)
 		b.WriteString("data: " + line + "\n")
 	}
 	b.WriteString("\n")
-	if _, err := io.WriteString(w, b.String()); err != nil {
+	return writeStream(w, flusher, b.String())
+}
+
+// writeStream writes to an event stream and sends it on, within streamWriteTimeout.
+func writeStream(w http.ResponseWriter, flusher http.Flusher, text string) error {
+	// Not every ResponseWriter has deadlines (a test's recorder); one without cannot be stalled.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	if _, err := io.WriteString(w, text); err != nil {
 		return err
 	}
 	flusher.Flush()
@@ -121,7 +110,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, v viewer) {
 	if !ok || !s.allow(w, r, v, longtasks("get", key.Namespace)) {
 		return
 	}
-	s.stream(w, r, key, "task", func(task taskView) (string, error) {
+	s.stream(w, r, v, key, "task", func(task taskView) (string, error) {
 		data, err := json.Marshal(task)
 		return string(data), err
 	})
@@ -129,7 +118,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, v viewer) {
 
 // stream sends the task as event, rendered by render: at once, then after each change, until the task
 // finishes or the viewer leaves.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, key types.NamespacedName, event string, render func(taskView) (string, error)) {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, v viewer, key types.NamespacedName, event string, render func(taskView) (string, error)) {
 	changed, unsubscribe := s.broker.subscribe(key)
 	defer unsubscribe()
 	task, err := s.get(r.Context(), key)
@@ -137,25 +126,26 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, key types.Namesp
 		http.Error(w, fmt.Sprintf("LongTask %s: %v", key, err), statusOf(err))
 		return
 	}
-	flusher, ok := s.startStream(w)
+	stream, ok := s.openStream(w, r, v)
 	if !ok {
 		return
 	}
+	defer stream.close()
 	keepAlive := time.NewTicker(s.KeepAlive)
 	defer keepAlive.Stop()
 	for {
 		data, err := render(task)
-		if err != nil || writeEvent(w, flusher, event, data) != nil {
+		if err != nil || stream.send(event, data) != nil {
 			return
 		}
 		if task.Finished {
 			return
 		}
-		if !waitForChange(r.Context(), w, flusher, keepAlive, changed) {
+		if !waitForChange(stream, keepAlive, changed) {
 			return
 		}
-		if task, err = s.get(r.Context(), key); err != nil {
-			_ = writeEvent(w, flusher, "gone", "{}")
+		if task, err = s.get(stream.ctx, key); err != nil {
+			_ = stream.send("gone", "{}")
 			return
 		}
 	}
@@ -186,15 +176,16 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, v viewer, ev
 	query := parseListQuery(r.URL.Query())
 	changed, unsubscribe := s.broker.subscribeAll()
 	defer unsubscribe()
-	flusher, ok := s.startStream(w)
+	stream, ok := s.openStream(w, r, v)
 	if !ok {
 		return
 	}
+	defer stream.close()
 	keepAlive := time.NewTicker(s.KeepAlive)
 	defer keepAlive.Stop()
 	var last string
 	for {
-		page, err := s.list(r.Context(), v, query)
+		page, err := s.list(stream.ctx, v, query)
 		if err != nil {
 			return
 		}
@@ -203,34 +194,33 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, v viewer, ev
 			return
 		}
 		if data != last {
-			if writeEvent(w, flusher, event, data) != nil {
+			if stream.send(event, data) != nil {
 				return
 			}
 			last = data
 		}
 		select {
-		case <-r.Context().Done():
+		case <-stream.ctx.Done():
 			return
 		case <-time.After(listStreamInterval):
 		}
-		if !waitForChange(r.Context(), w, flusher, keepAlive, changed) {
+		if !waitForChange(stream, keepAlive, changed) {
 			return
 		}
 	}
 }
 
 // waitForChange waits for a change, keeping the stream open meanwhile with a comment at each tick of
-// keepAlive; false when the viewer left.
-func waitForChange(ctx context.Context, w http.ResponseWriter, flusher http.Flusher, keepAlive *time.Ticker, changed <-chan struct{}) bool {
+// keepAlive; false when the stream ended.
+func waitForChange(stream *eventStream, keepAlive *time.Ticker, changed <-chan struct{}) bool {
 	for {
 		select {
-		case <-ctx.Done():
+		case <-stream.ctx.Done():
 			return false
 		case <-keepAlive.C:
-			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+			if writeStream(stream.w, stream.flusher, ": keep-alive\n\n") != nil {
 				return false
 			}
-			flusher.Flush()
 		case <-changed:
 			return true
 		}

@@ -188,7 +188,7 @@ func (s *Server) streamPanel(w http.ResponseWriter, r *http.Request, v viewer, k
 	csrf := s.auth.csrfToken(w, r, v)
 	var history taskPanel
 	var seen string
-	s.stream(w, r, key, "panel", func(task taskView) (string, error) {
+	s.stream(w, r, v, key, "panel", func(task taskView) (string, error) {
 		if state := task.Phase + "/" + fmt.Sprint(task.Attempts); state != seen {
 			history, seen = s.panel(r.Context(), v, task), state
 		}

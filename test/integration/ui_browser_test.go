@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -55,6 +56,12 @@ func startUI(t *testing.T, push bool) string {
 // its URL.
 func startUIWith(t *testing.T, config *rest.Config, auth ui.AuthMode, push bool) string {
 	t.Helper()
+	return startUIWithOptions(t, config, ui.Options{Auth: auth}, push)
+}
+
+// startUIWithOptions is startUIWith with more of the server's options; its clients are config's.
+func startUIWithOptions(t *testing.T, config *rest.Config, opts ui.Options, push bool) string {
+	t.Helper()
 	mgr, err := ctrl.NewManager(config, ctrl.Options{Scheme: scheme, Metrics: metricsserver.Options{BindAddress: "0"}})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +70,8 @@ func startUIWith(t *testing.T, config *rest.Config, auth ui.AuthMode, push bool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	server, err := ui.NewServer(mgr.GetCache(), ui.Options{Auth: auth, Client: mgr.GetClient(), Kube: kube, Config: config})
+	opts.Client, opts.Kube, opts.Config = mgr.GetClient(), kube, config
+	server, err := ui.NewServer(mgr.GetCache(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +151,34 @@ func TestBrowserFallsBackToPolling(t *testing.T) {
 	if got := pageValue[string](t, ctx, `document.getElementById("message").textContent`); got != "almost" {
 		t.Errorf("message %q, want almost", got)
 	}
+}
+
+// A page whose event streams the UI refuses, as it does past its caps, polls for its panel and its log.
+func TestBrowserPollsWhenTheUIRefusesStreams(t *testing.T) {
+	ns := newNamespace(t)
+	task := testutil.MakeLongTask("resize", ns).Obj()
+	create(t, task)
+	workerReports(t, task, progressPatch(2, 10, ""))
+	// With --auth=none everyone is one viewer, and this stream takes its one place.
+	url := startUIWithOptions(t, restConfig, ui.Options{Auth: ui.AuthNone, MaxStreamsPerViewer: 1}, true)
+	req, _ := http.NewRequest(http.MethodGet, url+"/api/tasks/"+ns+"/resize/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("opening the stream that takes the place: %s", resp.Status)
+	}
+
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(url+"/tasks/"+ns+"/resize")); err != nil {
+		t.Fatal(err)
+	}
+	pageValue[bool](t, ctx, `document.getElementById("transport").textContent === "polling"`)
+	pageValue[bool](t, ctx, `document.getElementById("log-state").textContent === "polling"`)
+	workerReports(t, task, progressPatch(9, 10, "almost"))
+	pageValue[bool](t, ctx, `document.getElementById("bar").value === 90`)
 }
 
 func TestBrowserShowsTheResult(t *testing.T) {

@@ -99,15 +99,13 @@
     };
   }
 
-  // followLog replaces the output the page was rendered with by its live tail, line by line.
+  // followLog replaces the output the page was rendered with by its live tail, line by line. Without a
+  // stream (no EventSource, ?transport=poll, or the server refused it: --push=false, or too many streams
+  // open) it fetches the last lines as text every few seconds instead, until the task finished.
   function followLog(url) {
     const log = document.getElementById("log");
     const state = document.getElementById("log-state");
-    if (!window.EventSource || new URLSearchParams(location.search).get("transport") === "poll") {
-      return; // The page's own refresh shows the latest lines.
-    }
     const maxLines = 1000;
-    const source = new EventSource(url);
     let lines = [];
     let started = false;
     const show = () => {
@@ -117,6 +115,37 @@
         log.scrollTop = log.scrollHeight;
       }
     };
+    const poll = () => {
+      state.textContent = "polling";
+      const tick = async () => {
+        // One more fetch after the panel says the task finished, for its last lines.
+        const finished = document.querySelector("#panel [data-finished]") !== null;
+        try {
+          const response = await fetch(url, { cache: "no-store" });
+          if (response.status === 401) {
+            state.textContent = "signed out: reload the page to sign in again";
+            return;
+          }
+          if (response.ok) {
+            lines = (await response.text()).replace(/\n$/, "").split("\n");
+            show();
+          }
+        } catch (e) {
+          // The server is unreachable for now: keep trying.
+        }
+        if (finished) {
+          state.textContent = "";
+          return;
+        }
+        setTimeout(tick, 3000);
+      };
+      setTimeout(tick, 3000);
+    };
+    if (!window.EventSource || new URLSearchParams(location.search).get("transport") === "poll") {
+      poll();
+      return;
+    }
+    const source = new EventSource(url);
     const add = (newLines) => {
       if (!started) {
         started = true;
@@ -141,7 +170,7 @@
     });
     source.onerror = () => {
       if (source.readyState === EventSource.CLOSED) {
-        state.textContent = "";
+        poll();
       }
     };
   }
