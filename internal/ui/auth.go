@@ -62,7 +62,9 @@ type auth struct {
 	keys sessionKeys
 	// clock tells when sessions start and end.
 	clock clock.PassiveClock
-	// tokens and access keep the answers of TokenReview and SubjectAccessReview for reviewTTL.
+	// tokens and access keep the answers of TokenReview and SubjectAccessReview for ttl (reviewTTL
+	// unless Options.ReviewTTL says).
+	ttl    time.Duration
 	tokens *cache.LRUExpireCache
 	access *cache.LRUExpireCache
 }
@@ -84,7 +86,7 @@ func newAuth(mode AuthMode, reviews kubernetes.Interface, key []byte, clock cloc
 	if err != nil {
 		return nil, err
 	}
-	return &auth{mode: mode, reviews: reviews, keys: keys, clock: clock,
+	return &auth{mode: mode, reviews: reviews, keys: keys, clock: clock, ttl: reviewTTL,
 		tokens: cache.NewLRUExpireCache(reviewCacheSize), access: cache.NewLRUExpireCache(reviewCacheSize)}, nil
 }
 
@@ -133,7 +135,7 @@ func (a *auth) review(ctx context.Context, token string) (authenticationv1.UserI
 	if review.Status.Authenticated {
 		user = review.Status.User
 	}
-	a.tokens.Add(key, user, reviewTTL)
+	a.tokens.Add(key, user, a.ttl)
 	return user, user.Username != "", nil
 }
 
@@ -177,7 +179,7 @@ func (a *auth) may(ctx context.Context, v viewer, res resource) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("asking the API server whether %s may %s: %w", v.Name(), res, err)
 	}
-	a.access.Add(key, review.Status.Allowed, reviewTTL)
+	a.access.Add(key, review.Status.Allowed, a.ttl)
 	return review.Status.Allowed, nil
 }
 

@@ -98,11 +98,14 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request, v viewer) {
 		}
 		return
 	}
-	stream, ok := s.openStream(w, r, v)
+	res := longtasks("get", key.Namespace)
+	stream, ok := s.openStream(w, r, v, &res)
 	if !ok {
 		return
 	}
 	defer stream.close()
+	// The stream ends without an end event when the viewer left or lost access: the page's EventSource
+	// reconnects, and is refused if the loss was for good.
 	ctx := stream.ctx
 	followed := ""
 	for ctx.Err() == nil {

@@ -55,6 +55,9 @@ type Options struct {
 	// SessionKey seals session cookies and signs CSRF tokens (SessionKey reads it from a Secret); without
 	// one the UI makes its own when it starts, and a restart signs every viewer out.
 	SessionKey []byte
+	// ReviewTTL is how long answers of TokenReview and SubjectAccessReview are kept, and how often an open
+	// event stream asks again; reviewTTL when zero.
+	ReviewTTL time.Duration
 	// MaxStreams caps the event streams open at once, and MaxStreamsPerViewer those of one viewer (with
 	// AuthNone everyone is one viewer); past them a stream is refused and the page polls. Zero for the
 	// defaults, DefaultMaxStreams and DefaultMaxStreamsPerViewer.
@@ -97,6 +100,9 @@ func NewServer(reader client.Reader, opts Options) (*Server, error) {
 	templates, err := template.New("").Funcs(template.FuncMap{"pathEscape": url.PathEscape}).ParseFS(templateFS, "templates/*.html")
 	if err != nil {
 		return nil, err
+	}
+	if opts.ReviewTTL > 0 {
+		a.ttl = opts.ReviewTTL
 	}
 	return &Server{Reader: reader, KeepAlive: 15 * time.Second, opts: opts, auth: a, broker: newBroker(),
 		streams: newStreamLimiter(opts.MaxStreams, opts.MaxStreamsPerViewer), templates: templates}, nil

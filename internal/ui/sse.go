@@ -117,7 +117,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, v viewer) {
 }
 
 // stream sends the task as event, rendered by render: at once, then after each change, until the task
-// finishes or the viewer leaves.
+// finishes, the viewer leaves, or may no longer see it.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, v viewer, key types.NamespacedName, event string, render func(taskView) (string, error)) {
 	changed, unsubscribe := s.broker.subscribe(key)
 	defer unsubscribe()
@@ -126,7 +126,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, v viewer, key ty
 		http.Error(w, fmt.Sprintf("LongTask %s: %v", key, err), statusOf(err))
 		return
 	}
-	stream, ok := s.openStream(w, r, v)
+	res := longtasks("get", key.Namespace)
+	stream, ok := s.openStream(w, r, v, &res)
 	if !ok {
 		return
 	}
@@ -176,7 +177,8 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, v viewer, ev
 	query := parseListQuery(r.URL.Query())
 	changed, unsubscribe := s.broker.subscribeAll()
 	defer unsubscribe()
-	stream, ok := s.openStream(w, r, v)
+	// Each page shows only the namespaces the viewer may list, asked again for each.
+	stream, ok := s.openStream(w, r, v, nil)
 	if !ok {
 		return
 	}

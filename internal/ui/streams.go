@@ -77,19 +77,20 @@ func (l *streamLimiter) acquire(viewer string) (release func(), status int, why 
 type eventStream struct {
 	w       http.ResponseWriter
 	flusher http.Flusher
-	// ctx ends when the viewer leaves.
+	// ctx ends when the viewer leaves, or may no longer see what the stream shows (watchAccess).
 	ctx context.Context
 	// close gives the stream's place under the caps back; call it when the stream ends.
 	close func()
 }
 
 // openStream starts a server-sent event stream for v, or answers why it cannot: streams are turned off,
-// or v, or the UI, has as many open as it may.
+// or v, or the UI, has as many open as it may. res is what v was allowed to see it for, asked again while
+// it is open; nil when the stream shows only what v may list, which it asks on each page.
 //
 // A stream lives longer than the server's ReadTimeout and WriteTimeout, so it lifts their deadlines for
 // its connection and bounds each write instead (writeEvent). It sends its header at once, so that the
 // browser knows it is open before the first event.
-func (s *Server) openStream(w http.ResponseWriter, r *http.Request, v viewer) (*eventStream, bool) {
+func (s *Server) openStream(w http.ResponseWriter, r *http.Request, v viewer, res *resource) (*eventStream, bool) {
 	if s.NoPush {
 		http.Error(w, "event streams are turned off (--push=false): poll instead", http.StatusServiceUnavailable)
 		return nil, false
@@ -115,8 +116,60 @@ func (s *Server) openStream(w http.ResponseWriter, r *http.Request, v viewer) (*
 	w.WriteHeader(http.StatusOK)
 	flusher.Flush()
 	ctx, cancel := context.WithCancel(r.Context())
+	if s.opts.Auth == AuthToken {
+		go s.watchAccess(ctx, cancel, v, res)
+	}
 	return &eventStream{w: w, flusher: flusher, ctx: ctx, close: func() { cancel(); release() }}, true
 }
 
 // send sends one event.
 func (e *eventStream) send(event, data string) error { return writeEvent(e.w, e.flusher, event, data) }
+
+// watchAccess ends a stream (end) when its viewer's access does: when their sign-in's cookie ends, and
+// when, asked again every review period (the cache's, so that the answer is at most that old), the API
+// server no longer accepts their token or lets them see res. Otherwise a viewer whose ServiceAccount was
+// deleted, or whose sign-in ended, went on receiving a stream opened before. The browser's EventSource
+// then reconnects, with the cookie the page has renewed meanwhile (app.js), or is refused.
+func (s *Server) watchAccess(ctx context.Context, end context.CancelFunc, v viewer, res *resource) {
+	defer end()
+	clock := s.opts.Clock
+	var expired <-chan time.Time
+	if !v.session.expires.IsZero() {
+		timer := clock.NewTimer(v.session.expires.Sub(clock.Now()))
+		defer timer.Stop()
+		expired = timer.C()
+	}
+	recheck := clock.NewTimer(s.auth.ttl)
+	defer recheck.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-expired:
+			return
+		case <-recheck.C():
+			if !s.stillAllowed(ctx, v, res) {
+				return
+			}
+			recheck.Reset(s.auth.ttl)
+		}
+	}
+}
+
+// stillAllowed asks again whether the API server accepts v's token, as the same user, and lets v see
+// res. An API server that cannot answer ends no stream: the last answer, at most a review period old,
+// stands, as it does for every request meanwhile.
+func (s *Server) stillAllowed(ctx context.Context, v viewer, res *resource) bool {
+	user, ok, err := s.auth.review(ctx, v.token)
+	if err != nil {
+		return true
+	}
+	if !ok || user.UID != v.user.UID || user.Username != v.user.Username {
+		return false
+	}
+	if res == nil {
+		return true
+	}
+	allowed, err := s.auth.may(ctx, v, *res)
+	return err != nil || allowed
+}

@@ -158,7 +158,9 @@
       show();
     };
     state.textContent = "following";
-    // A stream that reconnects starts again from the last lines.
+    // A stream that reconnects starts again from the last lines. The server ends a stream whose viewer's
+    // sign-in ended or was revoked: the reconnection then uses the cookie the page renewed meanwhile, or
+    // is refused, and the page polls, which says so.
     source.onopen = () => {
       started = false;
     };
