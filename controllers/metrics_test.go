@@ -164,9 +164,13 @@ func TestMetricsCountFailuresByReason(t *testing.T) {
 			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), batchv1.JobReasonBackoffLimitExceeded, "", 1).Obj(),
 			wantReason: ReasonPodLost,
 		},
-		"a reason outside the documented set": {
+		"a reason the worker never writes, printed by the task into its termination message": {
 			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), batchv1.JobReasonBackoffLimitExceeded, "", 1).Obj(),
 			pods:       []corev1.Pod{*madeUp},
+			wantReason: ReasonTaskFailed,
+		},
+		"a Job's reason outside the documented set": {
+			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), "ANewJobReason", "", 1).Obj(),
 			wantReason: otherReason,
 		},
 	}

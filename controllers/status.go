@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -245,7 +246,7 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 	}
 	f.ExitCode = ptr.To(terminated.ExitCode)
 	var worker longtaskv1.TerminationMessage
-	fromWorker := json.Unmarshal([]byte(terminated.Message), &worker) == nil && worker.Reason != ""
+	fromWorker := json.Unmarshal([]byte(terminated.Message), &worker) == nil && workerReasons.Has(worker.Reason)
 	if fromWorker {
 		f.Output = text.Cut(worker.Output, longtaskv1.MaxOutputBytes, text.End)
 	} else {
@@ -273,6 +274,14 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 	}
 	return f
 }
+
+// workerReasons are the reasons the worker writes into its termination message. The task's program runs
+// in the same container and can write that file too: a message with any other reason is read as output,
+// since a reason the API server refuses in a condition (a space, say) would fail every status write.
+var workerReasons = sets.New(
+	longtaskv1.TerminationReasonExited, longtaskv1.TerminationReasonKilled, longtaskv1.TerminationReasonOOMKilled,
+	longtaskv1.TerminationReasonCommandNotFound, longtaskv1.TerminationReasonCommandNotRunnable,
+)
 
 // lostWithItsNode reports whether the kubelet found the task's container gone without an exit status of
 // its own: after its node lost power or restarted, containerd reports such a container "Unknown", and the

@@ -181,6 +181,29 @@ func TestComputeStatus(t *testing.T) {
 				},
 			},
 		},
+		"a termination message with a reason the worker never writes is the program's output": {
+			// The program can write the termination message file itself; a reason that is not a condition
+			// reason (it has spaces) would make every status write of the task fail.
+			task: testutil.MakeLongTask("resize", "photos").Obj(),
+			job:  job().Started(started).Failed(now, "BackoffLimitExceeded", "Job has reached the specified backoff limit", 1).Obj(),
+			pods: []corev1.Pod{*testutil.TerminatedPod("resize-a", "photos", "resize", 1, "Error",
+				`{"reason":"All is well","message":"it succeeded"}`, now)},
+			want: longtaskv1.LongTaskStatus{
+				Phase:          longtaskv1.PhaseFailed,
+				JobName:        "resize",
+				Attempts:       1,
+				StartTime:      at(started),
+				CompletionTime: at(now),
+				Failure: &longtaskv1.Failure{
+					Reason: ReasonTaskFailed, Message: "The task exited with code 1", ExitCode: ptr.To[int32](1),
+					Output: `{"reason":"All is well","message":"it succeeded"}`,
+				},
+				Conditions: []metav1.Condition{
+					cond("Running", "False", ReasonTaskFailed, "The task exited with code 1"),
+					cond("Failed", "True", ReasonTaskFailed, "The task exited with code 1"),
+				},
+			},
+		},
 		"killed for memory": {
 			task: testutil.MakeLongTask("resize", "photos").Obj(),
 			job:  job().Started(started).Failed(now, "BackoffLimitExceeded", "Job has reached the specified backoff limit", 1).Obj(),
