@@ -275,6 +275,9 @@ type LongTaskStatus struct {
 	// in and the task's own overrides applied, fixed when the task first started so that later changes to
 	// the template do not change it.
 	// +optional
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:Type=object
+	// +kubebuilder:pruning:PreserveUnknownFields
 	ResolvedTask *TaskSpec `json:"resolvedTask,omitempty"`
 
 	// effectiveProgressInterval is the shortest time between two progress writes that the worker keeps to:
@@ -289,6 +292,12 @@ type LongTaskStatus struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="effectiveProgressInterval must be a duration of 0s or more, such as 1s or 1m30s"
 	EffectiveProgressInterval *metav1.Duration `json:"effectiveProgressInterval,omitempty"`
 }
+
+// status.resolvedTask has no schema (the pod template's would double the CRD's size), so a value of any shape
+// could be stored in it, and then no typed client could read the task, nor list its namespace's tasks. The
+// controller writes it once, for a task with a templateRef, before the task's Job and so before any worker
+// token exists: the rule lets nobody else write it after that, nor on a task without a templateRef.
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.status) && has(oldSelf.status.resolvedTask) ? has(self.status) && has(self.status.resolvedTask) && self.status.resolvedTask == oldSelf.status.resolvedTask : !has(self.status) || !has(self.status.resolvedTask) || has(self.spec.templateRef)",message="status.resolvedTask is written once, by the controller, for a task with a templateRef: it cannot be changed or removed, nor set on a task without one",fieldPath=".status.resolvedTask"
 
 // LongTask runs a program as a Job and shows its progress.
 // +kubebuilder:object:root=true

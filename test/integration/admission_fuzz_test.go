@@ -171,7 +171,8 @@ func admissionFuzzSeeds(t *testing.T) []int64 {
 	return seeds
 }
 
-// storeBases creates the objects that update variants change, and returns them as stored.
+// storeBases creates the objects that update variants change, and writes their status, and returns them
+// as stored.
 func storeBases(t *testing.T, namespace string, bases map[string][]schemafuzz.Base) []*unstructured.Unstructured {
 	t.Helper()
 	var stored []*unstructured.Unstructured
@@ -179,7 +180,16 @@ func storeBases(t *testing.T, namespace string, bases map[string][]schemafuzz.Ba
 		for _, base := range bases[kind] {
 			obj := (&unstructured.Unstructured{Object: base.Object}).DeepCopy()
 			obj.SetNamespace(namespace)
-			create(t, obj)
+			create(t, obj) // without its status, which only the status subresource writes
+			if status, ok := base.Object["status"]; ok {
+				patch, err := json.Marshal(map[string]any{"status": status})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := k8sClient.Status().Patch(context.Background(), obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+					t.Fatalf("writing the status of %s: %v", obj.GetName(), err)
+				}
+			}
 			stored = append(stored, obj)
 		}
 	}

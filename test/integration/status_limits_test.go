@@ -9,7 +9,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/onsi/gomega"
+	batchv1 "k8s.io/api/batch/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -21,6 +24,19 @@ import (
 	"github.com/longtask-dev/longtask/pkg/progress"
 )
 
+// programClient is a client with the token of a task's ServiceAccount, as the task's program holds it.
+func programClient(t *testing.T, ns, serviceAccount string) client.Client {
+	t.Helper()
+	config := rest.CopyConfig(restConfig)
+	config.CertData, config.KeyData = nil, nil
+	config.BearerToken = workerToken(t, ns, serviceAccount)
+	program, err := client.New(config, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return program
+}
+
 // TestStatusWritesAreCappedByTheAPIServer: a task's program runs beside the worker and holds its token, so
 // it can write its task's status directly, past the worker's caps, into every cache and watch of the task.
 // The API server refuses a megabyte in any free-text status field and names the field, and still accepts
@@ -30,13 +46,7 @@ func TestStatusWritesAreCappedByTheAPIServer(t *testing.T) {
 	task := testutil.MakeLongTask("limits", ns).Obj()
 	create(t, task)
 	job := waitForJob(t, task)
-	workerConfig := rest.CopyConfig(restConfig)
-	workerConfig.CertData, workerConfig.KeyData = nil, nil
-	workerConfig.BearerToken = workerToken(t, ns, job.Spec.Template.Spec.ServiceAccountName)
-	program, err := client.New(workerConfig, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	program := programClient(t, ns, job.Spec.Template.Spec.ServiceAccountName)
 	ctx := context.Background()
 	key := client.ObjectKeyFromObject(task)
 
@@ -102,13 +112,7 @@ func TestAProgramCannotStoreAStatusNobodyCanRead(t *testing.T) {
 	task := testutil.MakeLongTask("unreadable", ns).Obj()
 	create(t, task)
 	job := waitForJob(t, task)
-	workerConfig := rest.CopyConfig(restConfig)
-	workerConfig.CertData, workerConfig.KeyData = nil, nil
-	workerConfig.BearerToken = workerToken(t, ns, job.Spec.Template.Spec.ServiceAccountName)
-	program, err := client.New(workerConfig, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	program := programClient(t, ns, job.Spec.Template.Spec.ServiceAccountName)
 	ctx := context.Background()
 
 	for _, value := range []string{"-1s", "99999999999999999999h", "not a duration"} {
@@ -125,4 +129,82 @@ func TestAProgramCannotStoreAStatusNobodyCanRead(t *testing.T) {
 	if err := k8sClient.List(ctx, &tasks, client.InNamespace(ns)); err != nil {
 		t.Fatalf("listing the namespace's tasks after a program wrote its status: %v", err)
 	}
+}
+
+// patchResolvedTask writes status.resolvedTask as c, with a merge patch; nil removes it.
+func patchResolvedTask(c client.Client, task *longtaskv1.LongTask, value any) error {
+	patch, err := json.Marshal(map[string]any{"status": map[string]any{"resolvedTask": value}})
+	if err != nil {
+		return err
+	}
+	return c.Status().Patch(context.Background(), task.DeepCopy(), client.RawPatch(types.MergePatchType, patch))
+}
+
+// attackerTask is a resolved task that a program would like the manager to run: its own image, as a
+// ServiceAccount of its choosing, with the node's processes in sight.
+var attackerTask = map[string]any{"podTemplate": map[string]any{"spec": map[string]any{
+	"serviceAccountName": "default",
+	"hostPID":            true,
+	"containers":         []any{map[string]any{"name": "task", "image": "attacker:1", "command": []any{"sh"}}},
+}}}
+
+// TestAProgramCannotForgeTheResolvedTask: status.resolvedTask says what a task from a template runs, and
+// the task's program holds a token that may patch the task's status. Were the record writable, the next
+// Job the manager makes for the task (after someone deletes the Job, to run it again, say) would run what
+// the program wrote, with the manager's rights; and, the record having no schema, a value of any shape
+// would make every read of the namespace's tasks fail. The API server refuses every write of it but the
+// controller's first, and a Job made again is the template's.
+func TestAProgramCannotForgeTheResolvedTask(t *testing.T) {
+	ns := newNamespace(t)
+	create(t, resizeTemplate(ns))
+	task := testutil.MakeLongTask("resize", ns).TemplateRef("resize-photos").Parameter("album", "cats").Obj()
+	create(t, task)
+	plain := testutil.MakeLongTask("plain", ns).Obj()
+	create(t, plain)
+	job := waitForJob(t, task)
+	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+		g.Expect(got.Status.ResolvedTask).NotTo(gomega.BeNil())
+	})
+	program := programClient(t, ns, job.Spec.Template.Spec.ServiceAccountName)
+	plainProgram := programClient(t, ns, waitForJob(t, plain).Spec.Template.Spec.ServiceAccountName)
+
+	// The pod comes last, so that without the rule it is what the record says when the Job is made again.
+	for _, write := range []struct {
+		name    string
+		program client.Client
+		task    *longtaskv1.LongTask
+		value   any
+	}{
+		{"another image", program, task, map[string]any{"image": "attacker:1"}},
+		{"a value deep inside", program, task, map[string]any{"env": []any{map[string]any{"name": "ALBUM", "value": "dogs"}}}},
+		{"a value no client can read", program, task, map[string]any{"retries": "many"}},
+		{"nothing", program, task, nil},
+		{"a record for a task without a template", plainProgram, plain, attackerTask},
+		{"an unreadable one without a template", plainProgram, plain, map[string]any{"command": "sh"}},
+		{"a pod of its choosing", program, task, attackerTask},
+	} {
+		err := patchResolvedTask(write.program, write.task, write.value)
+		if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "status.resolvedTask") {
+			t.Errorf("%s: got %v, want it refused naming status.resolvedTask", write.name, err)
+		}
+	}
+	var tasks longtaskv1.LongTaskList
+	if err := k8sClient.List(context.Background(), &tasks, client.InNamespace(ns)); err != nil {
+		t.Fatalf("listing the namespace's tasks after their programs wrote status.resolvedTask: %v", err)
+	}
+
+	// Someone deletes the Job to run the task again; envtest has no garbage collector to delete it later.
+	if err := k8sClient.Delete(context.Background(), job, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+		t.Fatal(err)
+	}
+	var again batchv1.Job
+	eventually(t, func(g gomega.Gomega) {
+		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), &again)).To(gomega.Succeed())
+		g.Expect(again.UID).NotTo(gomega.Equal(job.UID))
+	})
+	g := gomega.NewWithT(t)
+	pod := again.Spec.Template.Spec
+	g.Expect(pod.Containers[0].Image).To(gomega.Equal("resizer:1"), "the Job made again runs the template's image")
+	g.Expect(pod.ServiceAccountName).To(gomega.Equal("longtask-worker-resize"))
+	g.Expect(pod.HostPID).To(gomega.BeFalse())
 }

@@ -76,7 +76,7 @@ type Generator struct {
 	// Bases are valid objects, by kind, that created variants are made from.
 	Bases map[string][]Base
 	// Stored are valid objects, by kind, that are stored before update variants change them. They should
-	// give the fields that transition rules protect.
+	// give the fields that transition rules protect; their status is written after they are created.
 	Stored map[string][]Base
 	// Breakers say how to break the CEL rules.
 	Breakers []RuleBreaker
@@ -157,15 +157,16 @@ func (g *Generator) variant(r *rand.Rand, c *Constraint, at Occurrence, name str
 	s := at.Schema
 	op := Create
 	target := at.Path // what the base should have
-	switch {
-	case c.Kind == KindTransitionRule:
+	if c.Kind == KindTransitionRule {
 		op = Update
 		field, err := fieldPathSteps(c.rule.FieldPath)
 		if err != nil {
 			return nil, err
 		}
 		target = append(append(Path{}, at.Path...), field...)
-	case len(at.Path) > 0 && at.Path[0].Property == "status" && s.StatusSubresource:
+	}
+	// A rule that keeps a status field as it was, even one on the root, is broken by writing the status.
+	if len(target) > 0 && target[0].Property == "status" && s.StatusSubresource {
 		op = UpdateStatus
 	}
 	pool := g.Bases[s.Kind]

@@ -162,7 +162,11 @@ func (b *breaker) mutate(loc []any, node *apiextensionsv1.JSONSchemaProps) error
 			return fmt.Errorf("%s: an empty array", render(loc))
 		}
 		i := b.r.Intn(len(value))
-		return b.mutate(append(loc, i), node.Items.Schema)
+		items := &apiextensionsv1.JSONSchemaProps{} // under x-kubernetes-preserve-unknown-fields
+		if node.Items != nil && node.Items.Schema != nil {
+			items = node.Items.Schema
+		}
+		return b.mutate(append(loc, i), items)
 	case map[string]any:
 		keys := sortedKeys(value)
 		if len(keys) == 0 {
