@@ -88,7 +88,7 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 	world := observed{now: r.Clock.Now(), sharedInterval: r.Budget.Interval(ctx)}
 	job, err := r.reconcileJob(ctx, task)
-	if err != nil && !errors.As(err, &world.conflict) {
+	if err != nil && !errors.As(err, &world.conflict) && !errors.As(err, &world.templateChanged) {
 		return ctrl.Result{}, err
 	}
 	world.job = job
@@ -175,6 +175,9 @@ func (r *LongTaskReconciler) stopJobIfNeeded(ctx context.Context, task *longtask
 }
 
 func (r *LongTaskReconciler) createJob(ctx context.Context, task *longtaskv1.LongTask) (*batchv1.Job, error) {
+	if err := r.checkResolvedTask(ctx, task); err != nil {
+		return nil, err
+	}
 	if err := r.createWorkerAccess(ctx, task); err != nil {
 		return nil, err
 	}

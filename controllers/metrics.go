@@ -52,6 +52,7 @@ const otherReason = "Other"
 // Anything else is counted as otherReason.
 var failureReasons = sets.New(
 	ReasonTaskFailed, ReasonOOMKilled, ReasonPodLost, ReasonProgressDeadlineExceeded, ReasonInvalidParameters,
+	ReasonTemplateChanged,
 	longtaskv1.TerminationReasonExited, longtaskv1.TerminationReasonKilled, longtaskv1.TerminationReasonOOMKilled,
 	longtaskv1.TerminationReasonCommandNotFound, longtaskv1.TerminationReasonCommandNotRunnable,
 	batchv1.JobReasonDeadlineExceeded, batchv1.JobReasonPodFailurePolicy, batchv1.JobReasonBackoffLimitExceeded,

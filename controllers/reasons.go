@@ -23,6 +23,9 @@ const (
 
 	ReasonTemplateNotFound  = "TemplateNotFound"
 	ReasonInvalidParameters = "InvalidParameters"
+	// ReasonTemplateChanged: a task from a template lost its Job, and the template no longer resolves to
+	// what the task started as (status.resolvedTask), so no Job is made again.
+	ReasonTemplateChanged = "TemplateChanged"
 
 	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
 )

@@ -29,6 +29,9 @@ type observed struct {
 	templateMissing bool
 	// invalidParameters is why the task's parameters do not fit its template; nil when they do.
 	invalidParameters error
+	// templateChanged says that the task's Job is to be created and its template no longer resolves to
+	// status.resolvedTask; nil when it does.
+	templateChanged *templateChangedError
 	// pods are the Job's pods, listed only when the Job failed.
 	pods []corev1.Pod
 	now  time.Time
@@ -91,7 +94,8 @@ func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 	}
 
 	// The first case that holds decides, so the order matters. A task whose template is missing or does not
-	// fit has no Job and is never cancelled (needsTemplate), so those come first. A cancel before any Job
+	// fit, or whose Job is not created again from a changed template, has no Job and is never cancelled
+	// (needsTemplate, reconcileJob), so those come first. A cancel before any Job
 	// ends the task even when another Job holds its name: the conflict no longer matters. Once there is a
 	// Job, how the Job ended wins over a cancel or a stalled clock that came as it ended: the task did end
 	// that way. A cancel wins over a stall, since the user asked for it. A stall fails a task that otherwise
@@ -102,6 +106,11 @@ func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 		message := text.Cut(fmt.Sprintf("LongTaskTemplate %s: %v", task.Spec.TemplateRef.Name, world.invalidParameters), maxConditionMessageBytes, text.Start)
 		status.Failure = &longtaskv1.Failure{Reason: ReasonInvalidParameters, Message: message}
 		finish(status, longtaskv1.PhaseFailed, ReasonInvalidParameters, message, now)
+	case world.templateChanged != nil:
+		// Rather than run something other than what the task started as, or a record nobody vouches for.
+		message := text.Cut(world.templateChanged.message(), maxConditionMessageBytes, text.Start)
+		status.Failure = &longtaskv1.Failure{Reason: ReasonTemplateChanged, Message: message}
+		finish(status, longtaskv1.PhaseFailed, ReasonTemplateChanged, message, now)
 	case world.templateMissing:
 		d.blocked = "ResolveTemplate"
 		setPhase(status, longtaskv1.PhasePending, ReasonTemplateNotFound, fmt.Sprintf(

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,6 +16,12 @@ import (
 
 // A LongTask with a templateRef runs what its template says, resolved once, before its Job is created, into
 // status.resolvedTask: later edits to the template, or its deletion, never change a task that started.
+//
+// status.resolvedTask is a record, not an order: a task's worker holds a token that may patch its task's
+// status, and the worker of an earlier task of the same name may still hold one while the garbage collector
+// removes its Role. A Job is created only from what the controller resolves from the task's spec and its
+// template when it creates it (checkResolvedTask), so a forged record never becomes a pod that the manager
+// starts with its own rights.
 
 // +kubebuilder:rbac:groups=longtask.dev,resources=longtasktemplates,verbs=get;list;watch
 
@@ -76,6 +83,55 @@ func (r *LongTaskReconciler) resolveTemplate(ctx context.Context, task *longtask
 	}
 	task.Spec.TaskSpec = *resolved.DeepCopy()
 	return true, nil
+}
+
+// templateChangedError says that a task's Job cannot be created, because its template does not resolve to
+// status.resolvedTask any more: the template changed, or was deleted, since the task resolved it (and then
+// lost its Job), or someone else wrote the record.
+type templateChangedError struct {
+	template string
+	// why is what was found: the template missing, its parameters not fitting, or another task.
+	why string
+}
+
+func (e *templateChangedError) Error() string {
+	return fmt.Sprintf("not creating the task's Job: LongTaskTemplate %s %s", e.template, e.why)
+}
+
+// message is the task's failure message.
+func (e *templateChangedError) message() string {
+	return fmt.Sprintf("The task's Job cannot be created: LongTaskTemplate %s %s. A Job runs only what the template says now", e.template, e.why)
+}
+
+// checkResolvedTask makes sure that task.Spec.TaskSpec, about to become a Job, is what the task's spec and
+// its template resolve to now, rather than trust status.resolvedTask, which others can write. Both are read
+// from the cache, so the check costs no API call. It returns a templateChangedError when they differ.
+func (r *LongTaskReconciler) checkResolvedTask(ctx context.Context, task *longtaskv1.LongTask) error {
+	if task.Spec.TemplateRef == nil {
+		return nil
+	}
+	// The spec as its author wrote it: in task, resolveTemplate replaced the task's own settings.
+	written := &longtaskv1.LongTask{}
+	if err := r.Get(ctx, client.ObjectKeyFromObject(task), written); err != nil {
+		return fmt.Errorf("getting the LongTask's spec: %w", err)
+	}
+	name := written.Spec.TemplateRef.Name
+	template := &longtaskv1.LongTaskTemplate{}
+	err := r.Get(ctx, client.ObjectKey{Namespace: task.Namespace, Name: name}, template)
+	if apierrors.IsNotFound(err) {
+		return &templateChangedError{template: name, why: "was not found"}
+	}
+	if err != nil {
+		return fmt.Errorf("getting LongTaskTemplate %s: %w", name, err)
+	}
+	resolved, err := tasktemplate.Resolve(&template.Spec, &written.Spec)
+	if err != nil {
+		return &templateChangedError{template: name, why: fmt.Sprintf("no longer takes the task's parameters (%v)", err)}
+	}
+	if !equality.Semantic.DeepEqual(resolved, &task.Spec.TaskSpec) {
+		return &templateChangedError{template: name, why: "no longer resolves to status.resolvedTask: it changed since the task started, or the status was written by someone else"}
+	}
+	return nil
 }
 
 // tasksWaitingFor maps a LongTaskTemplate to the tasks that wait for it.

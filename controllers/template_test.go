@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/tasktemplate"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
 )
 
@@ -37,6 +38,30 @@ func resolvedTask() *longtaskv1.LongTask {
 	task := testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Parameter("album", "cats").Obj()
 	task.Status.Phase = longtaskv1.PhasePending
 	task.Status.ResolvedTask = &longtaskv1.TaskSpec{Command: []string{"shrink", "cats"}, Retries: 1}
+	return task
+}
+
+// resolvedFrom is a task whose status.resolvedTask the controller resolved from template, as it is.
+func resolvedFrom(t *testing.T, template *longtaskv1.LongTaskTemplate) *longtaskv1.LongTask {
+	t.Helper()
+	task := testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Parameter("album", "cats").Obj()
+	task.Status.Phase = longtaskv1.PhasePending
+	resolved, err := tasktemplate.Resolve(&template.Spec, &task.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task.Status.ResolvedTask = resolved
+	return task
+}
+
+// forgedTask is a task whose status.resolvedTask someone else wrote before the controller resolved it: a
+// pod of their choosing, as another ServiceAccount.
+func forgedTask() *longtaskv1.LongTask {
+	task := testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Parameter("album", "cats").Obj()
+	task.Status.ResolvedTask = &longtaskv1.TaskSpec{PodTemplate: &corev1.PodTemplateSpec{Spec: corev1.PodSpec{
+		ServiceAccountName: "admin",
+		Containers:         []corev1.Container{{Name: longtaskv1.TaskContainerName, Image: "attacker:1", Command: []string{"sh"}}},
+	}}}
 	return task
 }
 
@@ -138,24 +163,77 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			},
 			wantEvents: []string{"Warning InvalidParameters LongTaskTemplate resize-photos: the template is broken"},
 		},
-		"a resolved task keeps running what it resolved when the template changed": {
+		"a resolved task that lost its Job gets it again from its template": {
 			objs:          []client.Object{resizeTemplate().Obj()},
-			task:          resolvedTask(),
+			task:          resolvedFrom(t, resizeTemplate().Obj()),
 			wantPhase:     longtaskv1.PhasePending,
 			wantCondition: metav1.Condition{Type: longtaskv1.ConditionRunning, Status: metav1.ConditionFalse, Reason: ReasonPodPending},
-			wantCommand:   append(workerRun, "shrink", "cats"),
-			wantRetries:   1,
-			wantResolved:  resolvedTask().Status.ResolvedTask,
+			wantCommand:   append(workerRun, "resize", "--count=20"),
+			wantEnv:       []corev1.EnvVar{{Name: "ALBUM", Value: "cats"}},
+			wantResolved:  resolvedFrom(t, resizeTemplate().Obj()).Status.ResolvedTask,
 			wantEvents:    []string{"Normal JobCreated Created Job resize"},
 		},
-		"a resolved task keeps running what it resolved when the template is gone": {
-			task:          resolvedTask(),
-			wantPhase:     longtaskv1.PhasePending,
-			wantCondition: metav1.Condition{Type: longtaskv1.ConditionRunning, Status: metav1.ConditionFalse, Reason: ReasonPodPending},
-			wantCommand:   append(workerRun, "shrink", "cats"),
-			wantRetries:   1,
-			wantResolved:  resolvedTask().Status.ResolvedTask,
-			wantEvents:    []string{"Normal JobCreated Created Job resize"},
+		"a resolved task that lost its Job is not run again after its template changed": {
+			objs:      []client.Object{resizeTemplate().Obj()},
+			task:      resolvedTask(),
+			wantPhase: longtaskv1.PhaseFailed,
+			wantCondition: metav1.Condition{
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: ReasonTemplateChanged,
+				Message: "LongTaskTemplate resize-photos no longer resolves to status.resolvedTask",
+			},
+			wantFailure: &longtaskv1.Failure{
+				Reason: ReasonTemplateChanged,
+				Message: "The task's Job cannot be created: LongTaskTemplate resize-photos no longer resolves to status.resolvedTask: " +
+					"it changed since the task started, or the status was written by someone else. A Job runs only what the template says now",
+			},
+			wantResolved: resolvedTask().Status.ResolvedTask,
+			wantEvents:   []string{"Warning TemplateChanged The task's Job cannot be created"},
+		},
+		"a resolved task that lost its Job is not run again after its template was deleted": {
+			task:      resolvedTask(),
+			wantPhase: longtaskv1.PhaseFailed,
+			wantCondition: metav1.Condition{
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: ReasonTemplateChanged,
+				Message: "LongTaskTemplate resize-photos was not found",
+			},
+			wantFailure: &longtaskv1.Failure{
+				Reason:  ReasonTemplateChanged,
+				Message: "The task's Job cannot be created: LongTaskTemplate resize-photos was not found. A Job runs only what the template says now",
+			},
+			wantResolved: resolvedTask().Status.ResolvedTask,
+			wantEvents:   []string{"Warning TemplateChanged The task's Job cannot be created"},
+		},
+		"a resolved task written by someone else never becomes a Job": {
+			objs:      []client.Object{resizeTemplate().Obj()},
+			task:      forgedTask(),
+			wantPhase: longtaskv1.PhaseFailed,
+			wantCondition: metav1.Condition{
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: ReasonTemplateChanged,
+				Message: "LongTaskTemplate resize-photos no longer resolves to status.resolvedTask",
+			},
+			wantFailure: &longtaskv1.Failure{
+				Reason: ReasonTemplateChanged,
+				Message: "The task's Job cannot be created: LongTaskTemplate resize-photos no longer resolves to status.resolvedTask: " +
+					"it changed since the task started, or the status was written by someone else. A Job runs only what the template says now",
+			},
+			wantResolved: forgedTask().Status.ResolvedTask,
+			wantEvents:   []string{"Warning TemplateChanged The task's Job cannot be created"},
+		},
+		"a resolved task whose template no longer takes its parameters": {
+			objs:      []client.Object{resizeTemplate().Parameter(longtaskv1.Parameter{Name: "size", Required: true}).Obj()},
+			task:      resolvedFrom(t, resizeTemplate().Obj()),
+			wantPhase: longtaskv1.PhaseFailed,
+			wantCondition: metav1.Condition{
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: ReasonTemplateChanged,
+				Message: "LongTaskTemplate resize-photos no longer takes the task's parameters (spec.parameters[size]: Required value",
+			},
+			wantFailure: &longtaskv1.Failure{
+				Reason: ReasonTemplateChanged,
+				Message: "The task's Job cannot be created: LongTaskTemplate resize-photos no longer takes the task's parameters " +
+					"(spec.parameters[size]: Required value: the template needs a value for size). A Job runs only what the template says now",
+			},
+			wantResolved: resolvedFrom(t, resizeTemplate().Obj()).Status.ResolvedTask,
+			wantEvents:   []string{"Warning TemplateChanged The task's Job cannot be created"},
 		},
 		"a task cancelled while it waits for its template": {
 			task:          testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Cancel().Obj(),
@@ -334,9 +412,10 @@ func TestTemplateWakesTheTasksWaitingForIt(t *testing.T) {
 func TestTaskFromTemplateComesBackAtItsProgressDeadline(t *testing.T) {
 	// The Running condition's transition time comes from the wall clock (meta.SetStatusCondition).
 	now := time.Now()
-	task := resolvedTask()
-	task.Status.ResolvedTask.ProgressDeadlineSeconds = ptr.To[int64](60)
-	r, c, _ := newTestReconciler(t, now, task)
+	template := resizeTemplate().Obj()
+	template.Spec.Task.ProgressDeadlineSeconds = ptr.To[int64](60)
+	task := resolvedFrom(t, template)
+	r, c, _ := newTestReconciler(t, now, template, task)
 	reconcileTask(t, r, task)
 	job := &batchv1.Job{}
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(task), job); err != nil {

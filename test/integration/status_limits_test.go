@@ -11,6 +11,8 @@ import (
 
 	"github.com/onsi/gomega"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -207,4 +209,52 @@ func TestAProgramCannotForgeTheResolvedTask(t *testing.T) {
 	g.Expect(pod.Containers[0].Image).To(gomega.Equal("resizer:1"), "the Job made again runs the template's image")
 	g.Expect(pod.ServiceAccountName).To(gomega.Equal("longtask-worker-resize"))
 	g.Expect(pod.HostPID).To(gomega.BeFalse())
+}
+
+// TestAnEarlierWorkerCannotChooseWhatATaskRuns: a task's worker token outlives its task for as long as the
+// garbage collector takes to delete the task's Role, ServiceAccount and pods, and its Role names the task by
+// name. A new task of the same name, from a template that does not exist yet, has no status.resolvedTask,
+// so that token can write the first one. The controller creates a Job only from what the template says
+// when it creates it: the task fails, saying why, and nothing of the record runs.
+func TestAnEarlierWorkerCannotChooseWhatATaskRuns(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	earlier := testutil.MakeLongTask("resize", ns).Obj()
+	create(t, earlier)
+	earlierJob := waitForJob(t, earlier)
+	program := programClient(t, ns, earlierJob.Spec.Template.Spec.ServiceAccountName)
+	for _, obj := range []client.Object{earlier, earlierJob} {
+		if err := k8sClient.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	task := testutil.MakeLongTask("resize", ns).TemplateRef("resize-photos").Parameter("album", "cats").Obj()
+	create(t, task)
+	eventually(t, func(g gomega.Gomega) {
+		g.Expect(patchResolvedTask(program, task, attackerTask)).To(gomega.Succeed())
+	})
+	// The garbage collector's part: the earlier task's worker access goes, and with it the token.
+	for _, obj := range []client.Object{
+		&corev1.ServiceAccount{}, &rbacv1.Role{}, &rbacv1.RoleBinding{},
+	} {
+		obj.SetNamespace(ns)
+		obj.SetName("longtask-worker-resize")
+		if err := k8sClient.Delete(ctx, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Deleting them raises no event for the task, which looks again only every 30s: a label brings it back now.
+	if err := k8sClient.Patch(ctx, task.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"touched":"yes"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+
+	got := eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseFailed))
+	})
+	g := gomega.NewWithT(t)
+	g.Expect(got.Status.Failure.Reason).To(gomega.Equal("TemplateChanged"))
+	g.Expect(got.Status.Failure.Message).To(gomega.ContainSubstring("LongTaskTemplate resize-photos was not found"))
+	err := k8sClient.Get(ctx, client.ObjectKeyFromObject(task), &batchv1.Job{})
+	g.Expect(apierrors.IsNotFound(err)).To(gomega.BeTrue(), "getting the Job of a task whose status.resolvedTask was forged: %v", err)
 }
