@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -21,6 +22,7 @@ const recountEvery = 5 * time.Second
 // the number of tasks doubles or halves.
 type WriteBudget struct {
 	reader    client.Reader
+	clock     clock.PassiveClock
 	perSecond float64
 
 	mu        sync.Mutex
@@ -28,9 +30,10 @@ type WriteBudget struct {
 	interval  time.Duration
 }
 
-// NewWriteBudget returns a budget of writesPerSecond, counting tasks through reader; 0 means no budget.
-func NewWriteBudget(reader client.Reader, writesPerSecond float64) *WriteBudget {
-	return &WriteBudget{reader: reader, perSecond: writesPerSecond}
+// NewWriteBudget returns a budget of writesPerSecond, counting tasks through reader, and again when clock
+// says that recountEvery has passed; 0 means no budget.
+func NewWriteBudget(reader client.Reader, writesPerSecond float64, clock clock.PassiveClock) *WriteBudget {
+	return &WriteBudget{reader: reader, clock: clock, perSecond: writesPerSecond}
 }
 
 // Interval is the shortest write interval the budget allows each unfinished task; 0 when the budget does
@@ -41,7 +44,7 @@ func (b *WriteBudget) Interval(ctx context.Context) time.Duration {
 	if b.perSecond <= 0 {
 		return 0
 	}
-	if time.Since(b.countedAt) < recountEvery {
+	if b.clock.Since(b.countedAt) < recountEvery {
 		return b.interval
 	}
 	tasks := &longtaskv1.LongTaskList{}
@@ -57,7 +60,7 @@ func (b *WriteBudget) Interval(ctx context.Context) time.Duration {
 		}
 	}
 	b.interval = budgetInterval(unfinished, b.perSecond)
-	b.countedAt = time.Now()
+	b.countedAt = b.clock.Now()
 	return b.interval
 }
 

@@ -47,13 +47,14 @@ type LongTaskReconciler struct {
 
 // NewLongTaskReconciler returns a reconciler that works through the manager's clients and event recorder.
 func NewLongTaskReconciler(mgr ctrl.Manager, opts JobOptions, writesPerSecond float64) *LongTaskReconciler {
+	realClock := clock.RealClock{}
 	return &LongTaskReconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("longtask-controller"),
-		Clock:     clock.RealClock{},
+		Clock:     realClock,
 		Options:   opts,
-		Budget:    NewWriteBudget(mgr.GetClient(), writesPerSecond),
+		Budget:    NewWriteBudget(mgr.GetClient(), writesPerSecond, realClock),
 		Metrics:   NewTaskMetrics(),
 	}
 }

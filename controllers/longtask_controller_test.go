@@ -111,7 +111,7 @@ func newTestReconciler(t *testing.T, now time.Time, objs ...client.Object) (*Lon
 		Recorder:  events.NewFakeRecorder(100),
 		Clock:     clocktesting.NewFakePassiveClock(now),
 		Options:   JobOptions{WorkerImage: "worker"},
-		Budget:    NewWriteBudget(c, 0),
+		Budget:    NewWriteBudget(c, 0, clocktesting.NewFakePassiveClock(now)),
 	}
 	return r, c, calls
 }

@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -262,7 +263,7 @@ func TestStateCollectorCountsTasksByPhaseAndShowsTheBudget(t *testing.T) {
 		testutil.MakeLongTask("d", "videos").Phase(longtaskv1.PhaseFailed).Obj(),
 	)
 	elected := make(chan struct{})
-	collector := &stateCollector{cache: reader, budget: NewWriteBudget(reader, 1), elected: elected}
+	collector := &stateCollector{cache: reader, budget: NewWriteBudget(reader, 1, clock.RealClock{}), elected: elected}
 
 	if got := seriesCount(collector); got != 0 {
 		t.Errorf("a manager that is not the leader reports %d series, want none (the leader reports them)", got)
@@ -296,7 +297,7 @@ longtask_tasks{namespace="videos",phase="Succeeded"} 0
 func TestMetricsRegisterOnce(t *testing.T) {
 	registry := prometheus.NewPedanticRegistry()
 	reader := fakeReader(t)
-	state := &stateCollector{cache: reader, budget: NewWriteBudget(reader, 0), elected: make(chan struct{})}
+	state := &stateCollector{cache: reader, budget: NewWriteBudget(reader, 0, clock.RealClock{}), elected: make(chan struct{})}
 	if err := registerMetrics(registry, NewTaskMetrics(), state); err != nil {
 		t.Fatalf("registering the metrics: %v", err)
 	}
@@ -311,7 +312,7 @@ func TestMetricsRegisterOnce(t *testing.T) {
 func metricNames(t *testing.T) map[string]bool {
 	t.Helper()
 	reader := fakeReader(t)
-	collectors := append(NewTaskMetrics().Collectors(), &stateCollector{cache: reader, budget: NewWriteBudget(reader, 0)})
+	collectors := append(NewTaskMetrics().Collectors(), &stateCollector{cache: reader, budget: NewWriteBudget(reader, 0, clock.RealClock{})})
 	names := map[string]bool{}
 	fqName := regexp.MustCompile(`fqName: "([^"]+)"`)
 	for _, c := range collectors {

@@ -127,7 +127,7 @@ func TestManagerStartsATaskWithItsOwnRBAC(t *testing.T) {
 	}
 	r := &controllers.LongTaskReconciler{
 		Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Clock: clock.RealClock{},
-		Options: controllers.JobOptions{WorkerImage: workerImage}, Budget: controllers.NewWriteBudget(c, 0),
+		Options: controllers.JobOptions{WorkerImage: workerImage}, Budget: controllers.NewWriteBudget(c, 0, clock.RealClock{}),
 	}
 	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)}); err != nil {
 		t.Fatalf("reconciling a new task as the manager: %v", err)
