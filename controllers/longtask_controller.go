@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -43,6 +44,9 @@ type LongTaskReconciler struct {
 	Budget *WriteBudget
 	// Metrics count what happens to tasks; nil counts nothing.
 	Metrics *TaskMetrics
+	// Registry is where SetupWithManager registers the LongTask metrics; nil means controller-runtime's,
+	// which the manager serves. Two reconcilers in one process need a registry each.
+	Registry prometheus.Registerer
 }
 
 // NewLongTaskReconciler returns a reconciler that works through the manager's clients and event recorder.
@@ -320,8 +324,7 @@ func jobFinished(job *batchv1.Job) bool {
 
 // SetupWithManager registers the reconciler: it watches LongTasks, the Jobs they own, and the
 // LongTaskTemplates that tasks wait for, and reconciles up to concurrency tasks at once (never the same
-// task twice at once). It registers the LongTask metrics on controller-runtime's registry, which the
-// manager serves, so there can be one reconciler per process.
+// task twice at once). It registers the LongTask metrics on r.Registry.
 func (r *LongTaskReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &longtaskv1.LongTask{}, waitingForTemplateIndex, waitingForTemplate); err != nil {
 		return fmt.Errorf("indexing the tasks that wait for a template: %w", err)
@@ -330,7 +333,11 @@ func (r *LongTaskReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int)
 		r.Metrics = NewTaskMetrics()
 	}
 	state := &stateCollector{cache: mgr.GetCache(), budget: r.Budget, elected: mgr.Elected()}
-	if err := registerMetrics(metrics.Registry, r.Metrics, state); err != nil {
+	registry := r.Registry
+	if registry == nil {
+		registry = metrics.Registry
+	}
+	if err := registerMetrics(registry, r.Metrics, state); err != nil {
 		return err
 	}
 	return ctrl.NewControllerManagedBy(mgr).

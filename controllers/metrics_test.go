@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,13 +17,19 @@ import (
 	"github.com/prometheus/common/expfmt"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
@@ -294,16 +301,58 @@ longtask_tasks{namespace="videos",phase="Succeeded"} 0
 	}
 }
 
-func TestMetricsRegisterOnce(t *testing.T) {
-	registry := prometheus.NewPedanticRegistry()
-	reader := fakeReader(t)
-	state := &stateCollector{cache: reader, budget: NewWriteBudget(reader, 0, clock.RealClock{}), elected: make(chan struct{})}
-	if err := registerMetrics(registry, NewTaskMetrics(), state); err != nil {
-		t.Fatalf("registering the metrics: %v", err)
+// Two reconcilers in one process, as two managers in one test, register the LongTask metrics each on the
+// registry it was given, and each counts only what it did.
+func TestReconcilersRegisterTheirMetricsOnTheirOwnRegistries(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := longtaskv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
 	}
-	// A second reconciler in the same process would serve the same series twice.
-	if err := registerMetrics(registry, NewTaskMetrics(), state); err == nil {
-		t.Error("registering the metrics a second time succeeded, want an error")
+	mapper := apimeta.NewDefaultRESTMapper(nil)
+	for _, kind := range []string{"LongTask", "LongTaskTemplate"} {
+		mapper.Add(longtaskv1.GroupVersion.WithKind(kind), apimeta.RESTScopeNamespace)
+	}
+	mapper.Add(batchv1.SchemeGroupVersion.WithKind("Job"), apimeta.RESTScopeNamespace)
+	var reconcilers []*LongTaskReconciler
+	var registries []*prometheus.Registry
+	for range 2 {
+		// A manager that is never started: setting up needs no API server.
+		mgr, err := ctrl.NewManager(&rest.Config{Host: "https://127.0.0.1:1"}, ctrl.Options{
+			Scheme:                 scheme,
+			MapperProvider:         func(*rest.Config, *http.Client) (apimeta.RESTMapper, error) { return mapper, nil },
+			Metrics:                metricsserver.Options{BindAddress: "0"},
+			HealthProbeBindAddress: "0",
+			Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		registry := prometheus.NewPedanticRegistry()
+		r := &LongTaskReconciler{Client: mgr.GetClient(), Budget: NewWriteBudget(mgr.GetClient(), 0, clock.RealClock{}), Registry: registry}
+		if err := r.SetupWithManager(mgr, 1); err != nil {
+			t.Fatalf("setting up reconciler %d: %v", len(reconcilers)+1, err)
+		}
+		reconcilers, registries = append(reconcilers, r), append(registries, registry)
+	}
+
+	reconcilers[0].Metrics.jobCreated("photos")
+
+	for i, want := range []float64{1, 0} {
+		families, err := registries[i].Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0.0
+		for _, family := range families {
+			if family.GetName() == "longtask_jobs_created_total" {
+				for _, m := range family.GetMetric() {
+					got += m.GetCounter().GetValue()
+				}
+			}
+		}
+		if got != want {
+			t.Errorf("reconciler %d's registry counts %g Jobs created, want %g", i+1, got, want)
+		}
 	}
 }
 
