@@ -82,34 +82,24 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	ctx = ctrl.LoggerInto(ctx, log)
 
 	// From here on, task's spec is what it runs: for a task with a templateRef, its resolved template.
-	if runnable, err := r.resolveTemplate(ctx, task); !runnable || err != nil {
+	world, err := r.observe(ctx, task)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if expired, requeueAfter := r.ttlExpired(task); expired {
+	if expired, requeueAfter := ttlExpired(task, world.now); expired {
 		return ctrl.Result{}, r.deleteExpired(ctx, task)
 	} else if requeueAfter > 0 {
 		return ctrl.Result{RequeueAfter: requeueAfter}, nil
 	}
 
-	world := observed{now: r.Clock.Now(), sharedInterval: r.Budget.Interval(ctx)}
-	job, err := r.reconcileJob(ctx, task)
-	if err != nil && !errors.As(err, &world.conflict) && !errors.As(err, &world.templateChanged) {
-		return ctrl.Result{}, err
-	}
-	world.job = job
-	if job != nil && jobCondition(job, batchv1.JobFailed) && !task.Status.Phase.Finished() {
-		if world.pods, err = r.taskPods(ctx, task, job); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
 	d := computeStatus(task, world)
-	if err := r.stopJobIfNeeded(ctx, task, d.stopJob, job); err != nil {
+	if err := r.stopJobIfNeeded(ctx, task, d.stopJob, world.job); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.updateStatusIfChanged(ctx, task, d); err != nil {
 		return ctrl.Result{}, err
 	}
-	lookForStuckPods, err := r.deleteStuckPods(ctx, task, job, world.now)
+	lookForStuckPods, err := r.deleteStuckPods(ctx, task, world.job, world.now)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -118,7 +108,7 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		// now and then, since deleting that object raises no event for this task.
 		return ctrl.Result{RequeueAfter: conflictRetry}, nil
 	}
-	if _, requeueAfter := r.ttlExpired(task); requeueAfter > 0 {
+	if _, requeueAfter := ttlExpired(task, world.now); requeueAfter > 0 {
 		return ctrl.Result{RequeueAfter: requeueAfter}, nil
 	}
 	// Come back when the progress deadline would pass; a progress report meanwhile brings the task back
@@ -135,6 +125,33 @@ func soonest(durations ...time.Duration) time.Duration {
 		}
 	}
 	return d
+}
+
+// observe gathers what the controller sees of the task's world in one pass, for computeStatus: the time,
+// the write interval the budget leaves each task, what came of the task's template, the task's Job, and,
+// when the Job failed, its pods. It makes task.Spec.TaskSpec, in memory only, what the task runs (for a task
+// that names a template, the template as resolved). Its one change to the world is the task's Job, with its
+// worker's access, for a task that may run and has none: status is computed from the Job as created.
+func (r *LongTaskReconciler) observe(ctx context.Context, task *longtaskv1.LongTask) (observed, error) {
+	world := observed{now: r.Clock.Now(), sharedInterval: r.Budget.Interval(ctx)}
+	if err := r.observeTemplate(ctx, task, &world); err != nil {
+		return world, err
+	}
+	if needsTemplate(task) {
+		// The Job comes once status.resolvedTask is stored, so that the two always agree.
+		return world, nil
+	}
+	job, err := r.reconcileJob(ctx, task)
+	if err != nil && !errors.As(err, &world.conflict) && !errors.As(err, &world.templateChanged) {
+		return world, err
+	}
+	world.job = job
+	if job != nil && jobCondition(job, batchv1.JobFailed) && !task.Status.Phase.Finished() {
+		if world.pods, err = r.taskPods(ctx, task, job); err != nil {
+			return world, err
+		}
+	}
+	return world, nil
 }
 
 // reconcileJob makes sure the task has its Job, unless it is finished or cancelled, and returns it, or nil.

@@ -152,10 +152,7 @@ func TestReconcileStartsATaskWithItsAccessAndJob(t *testing.T) {
 			t.Errorf("the worker's %T: %v", obj, err)
 		}
 	}
-	stored := &longtaskv1.LongTask{}
-	if err := c.Get(context.Background(), client.ObjectKeyFromObject(task), stored); err != nil {
-		t.Fatal(err)
-	}
+	stored := storedTask(t, c, task)
 	if stored.Status.Phase != longtaskv1.PhasePending || stored.Status.JobName != "resize" {
 		t.Errorf("status is %s with Job %q, want Pending with Job resize", stored.Status.Phase, stored.Status.JobName)
 	}
@@ -443,10 +440,7 @@ func TestFailureIsReadFromThePodsTheJobControls(t *testing.T) {
 			r, c, _ := newTestReconciler(t, now, objs...)
 			reconcileTask(t, r, task)
 
-			got := &longtaskv1.LongTask{}
-			if err := c.Get(context.Background(), client.ObjectKeyFromObject(task), got); err != nil {
-				t.Fatal(err)
-			}
+			got := storedTask(t, c, task)
 			if got.Status.Phase != longtaskv1.PhaseFailed {
 				t.Errorf("phase %s, want Failed", got.Status.Phase)
 			}
@@ -455,4 +449,14 @@ func TestFailureIsReadFromThePodsTheJobControls(t *testing.T) {
 			}
 		})
 	}
+}
+
+// storedTask is the task as the fake API server has it.
+func storedTask(t *testing.T, c client.Client, task *longtaskv1.LongTask) *longtaskv1.LongTask {
+	t.Helper()
+	stored := &longtaskv1.LongTask{}
+	if err := c.Get(context.Background(), client.ObjectKeyFromObject(task), stored); err != nil {
+		t.Fatal(err)
+	}
+	return stored
 }

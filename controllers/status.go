@@ -32,6 +32,9 @@ type observed struct {
 	// templateChanged says that the task's Job is to be created and its template no longer resolves to
 	// status.resolvedTask; nil when it does.
 	templateChanged *templateChangedError
+	// resolved is the task's template as resolved in this pass, for status.resolvedTask; nil when the task
+	// names no template, or resolved it before.
+	resolved *longtaskv1.TaskSpec
 	// pods are the Job's pods, listed only when the Job failed.
 	pods []corev1.Pod
 	now  time.Time
@@ -86,6 +89,9 @@ func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 		return d
 	}
 	status.EffectiveProgressInterval = &metav1.Duration{Duration: max(task.Spec.Interval(), world.sharedInterval)}
+	if world.resolved != nil {
+		status.ResolvedTask = world.resolved
+	}
 
 	if job != nil {
 		status.JobName = job.Name

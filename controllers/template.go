@@ -44,45 +44,42 @@ func needsTemplate(task *longtaskv1.LongTask) bool {
 	return task.Spec.TemplateRef != nil && task.Status.ResolvedTask == nil && !task.Status.Phase.Finished() && !task.Spec.Cancel
 }
 
-// resolveTemplate makes task.Spec.TaskSpec, in memory only, what the task runs: for a task that names a
-// template, status.resolvedTask, which it resolves and writes the first time. From then on every step
-// (the Job, the worker's access, TTL, the progress deadline) reads the spec as for any other task. It
-// reports false when the task cannot run: its template is missing, or its parameters do not fit; its
-// status then says why.
-func (r *LongTaskReconciler) resolveTemplate(ctx context.Context, task *longtaskv1.LongTask) (bool, error) {
+// observeTemplate makes task.Spec.TaskSpec, in memory only, what the task runs, and puts in world what
+// came of the task's template. A task that names a template runs status.resolvedTask once it has one: from
+// then on every step (the Job, the worker's access, TTL, the progress deadline) reads the spec as for any
+// other task. Until then the template is read and resolved into world.resolved, which the pass's status
+// write stores; the Job comes on a later pass, from the stored copy (observe). A missing template, or
+// parameters that do not fit it, go into world instead: the task does not run, and its status says why.
+func (r *LongTaskReconciler) observeTemplate(ctx context.Context, task *longtaskv1.LongTask, world *observed) error {
 	switch {
 	case task.Spec.TemplateRef == nil:
-		return true, nil
+		return nil
 	case task.Status.ResolvedTask != nil:
 		task.Spec.TaskSpec = *task.Status.ResolvedTask.DeepCopy()
-		return true, nil
+		return nil
 	case !needsTemplate(task):
 		// Finished or cancelled before it ever ran: there is nothing left to run.
-		return true, nil
+		return nil
 	}
 	template := &longtaskv1.LongTaskTemplate{}
 	err := r.Get(ctx, client.ObjectKey{Namespace: task.Namespace, Name: task.Spec.TemplateRef.Name}, template)
 	if apierrors.IsNotFound(err) {
 		// Pending until the template's creation brings the task back (SetupWithManager).
-		return false, r.updateStatusIfChanged(ctx, task, computeStatus(task, observed{now: r.Clock.Now(), templateMissing: true}))
+		world.templateMissing = true
+		return nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("getting LongTaskTemplate %s: %w", task.Spec.TemplateRef.Name, err)
+		return fmt.Errorf("getting LongTaskTemplate %s: %w", task.Spec.TemplateRef.Name, err)
 	}
 	resolved, err := tasktemplate.Resolve(&template.Spec, &task.Spec)
 	if err != nil {
 		// The task ends before it ran; the Event comes with the phase change.
-		return false, r.updateStatusIfChanged(ctx, task, computeStatus(task, observed{now: r.Clock.Now(), invalidParameters: err}))
+		world.invalidParameters = err
+		return nil
 	}
-	// Written before the Job is created, so that the Job and status.resolvedTask always agree, even if the
-	// template changes before the next pass.
-	status := task.Status.DeepCopy()
-	status.ResolvedTask = resolved
-	if err := r.updateStatusIfChanged(ctx, task, decision{status: *status}); err != nil {
-		return false, err
-	}
+	world.resolved = resolved
 	task.Spec.TaskSpec = *resolved.DeepCopy()
-	return true, nil
+	return nil
 }
 
 // templateChangedError says that a task's Job cannot be created, because its template does not resolve to

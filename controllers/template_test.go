@@ -253,10 +253,7 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 				t.Errorf("a third pass over an unchanged task wrote %v, want nothing", calls.writes)
 			}
 
-			got := &longtaskv1.LongTask{}
-			if err := c.Get(context.Background(), client.ObjectKeyFromObject(tc.task), got); err != nil {
-				t.Fatal(err)
-			}
+			got := storedTask(t, c, tc.task)
 			if diff := cmp.Diff(tc.task.Spec, got.Spec); diff != "" {
 				t.Errorf("the controller changed the task's spec (-before,+after):\n%s", diff)
 			}
@@ -321,8 +318,9 @@ func recordedEvents(r *LongTaskReconciler) []string {
 	}
 }
 
-// A task resolved from a template writes status.resolvedTask before it creates its Job, and the worker's
-// environment and the Job's limits come from the resolved task.
+// A task resolved from a template stores status.resolvedTask in one pass, and gets its Job in the next
+// (which the status write's watch event brings), from what was stored; the worker's environment and the
+// Job's limits come from the resolved task.
 func TestReconcileResolvesBeforeCreatingTheJob(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	template := resizeTemplate().Obj()
@@ -331,17 +329,21 @@ func TestReconcileResolvesBeforeCreatingTheJob(t *testing.T) {
 	task := testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Parameter("album", "cats").ProgressInterval(5 * time.Second).Obj()
 	r, c, calls := newTestReconciler(t, now, template, task)
 
-	reconcileTask(t, r, task)
-
-	want := []string{"patch LongTask/status", "create Job", "patch LongTask/status"}
-	var got []string
-	for _, w := range calls.writes {
-		if w == "patch LongTask/status" || w == "create Job" {
-			got = append(got, w)
+	var got [][]string
+	for range 2 {
+		calls.reset()
+		reconcileTask(t, r, task)
+		var pass []string
+		for _, w := range calls.writes {
+			if w == "patch LongTask/status" || w == "create Job" {
+				pass = append(pass, w)
+			}
 		}
+		got = append(got, pass)
 	}
+	want := [][]string{{"patch LongTask/status"}, {"create Job", "patch LongTask/status"}}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("status writes and the Job's creation, in order (-want,+got):\n%s", diff)
+		t.Errorf("status writes and the Job's creation, by pass (-want,+got):\n%s", diff)
 	}
 	job := &batchv1.Job{}
 	if err := c.Get(context.Background(), client.ObjectKeyFromObject(task), job); err != nil {
@@ -431,5 +433,42 @@ func TestTaskFromTemplateComesBackAtItsProgressDeadline(t *testing.T) {
 	// second after now when the second turned in between.
 	if result.RequeueAfter < 58*time.Second || result.RequeueAfter > time.Minute+time.Second {
 		t.Errorf("the running task comes back after %v, want its template's progress deadline, 1m", result.RequeueAfter)
+	}
+}
+
+// A task that cannot run from its template has its status computed from the whole world, as any task:
+// its effective progress interval is the write budget's when that is longer than the task's own.
+func TestTaskThatCannotRunFromItsTemplateSharesTheWriteBudget(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	for name, tc := range map[string]struct {
+		objs      []client.Object
+		task      *longtaskv1.LongTask
+		wantPhase longtaskv1.Phase
+	}{
+		"the template does not exist yet": {
+			task:      testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Parameter("album", "cats").Obj(),
+			wantPhase: longtaskv1.PhasePending,
+		},
+		"a required parameter without a value": {
+			objs:      []client.Object{resizeTemplate().Obj()},
+			task:      testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Obj(),
+			wantPhase: longtaskv1.PhaseFailed,
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			// With 4 other tasks running, 5 tasks share 1 write a second: one write every 8s each.
+			objs := append(append(runningTasks(0, 4), tc.objs...), tc.task)
+			r, c, _ := newTestReconciler(t, now, objs...)
+			r.Budget = NewWriteBudget(c, 1, r.Clock)
+			reconcileTask(t, r, tc.task)
+
+			got := storedTask(t, c, tc.task)
+			if got.Status.Phase != tc.wantPhase {
+				t.Errorf("phase %s, want %s", got.Status.Phase, tc.wantPhase)
+			}
+			if want := (&metav1.Duration{Duration: 8 * time.Second}); !cmp.Equal(want, got.Status.EffectiveProgressInterval) {
+				t.Errorf("status.effectiveProgressInterval %v, want the budget's %v", got.Status.EffectiveProgressInterval, want)
+			}
+		})
 	}
 }

@@ -13,13 +13,13 @@ import (
 )
 
 // ttlExpired reports whether a finished task has outlived its ttlSecondsAfterFinished and, if it has not
-// yet, how long until it does. Tasks without a TTL, or not finished, never expire.
-func (r *LongTaskReconciler) ttlExpired(task *longtaskv1.LongTask) (bool, time.Duration) {
+// yet, how long until it does, at now. Tasks without a TTL, or not finished, never expire.
+func ttlExpired(task *longtaskv1.LongTask, now time.Time) (bool, time.Duration) {
 	if task.Spec.TTLSecondsAfterFinished == nil || !task.Status.Phase.Finished() || task.Status.CompletionTime == nil {
 		return false, 0
 	}
 	expiry := task.Status.CompletionTime.Add(time.Duration(*task.Spec.TTLSecondsAfterFinished) * time.Second)
-	remaining := expiry.Sub(r.Clock.Now())
+	remaining := expiry.Sub(now)
 	if remaining <= 0 {
 		return true, 0
 	}
