@@ -93,10 +93,14 @@ func (r *LongTaskReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 
 	d := computeStatus(task, world)
-	if err := r.stopJobIfNeeded(ctx, task, d.stopJob, world.job); err != nil {
+	if err := r.stopJobIfNeeded(ctx, d.stopJob, world.job); err != nil {
 		return ctrl.Result{}, err
 	}
-	if err := r.updateStatusIfChanged(ctx, task, d); err != nil {
+	if err := r.updateStatusIfChanged(ctx, task, d); apierrors.IsConflict(err) {
+		// The task changed after the copy this pass read: the watch brings the newer copy back, and the next
+		// pass decides again from it. Nothing was written, so no Event is due.
+		return ctrl.Result{}, nil
+	} else if err != nil {
 		return ctrl.Result{}, err
 	}
 	lookForStuckPods, err := r.deleteStuckPods(ctx, task, world.job, world.now)
@@ -180,8 +184,9 @@ func checkJob(task *longtaskv1.LongTask, job *batchv1.Job) (*batchv1.Job, error)
 
 // stopJobIfNeeded suspends the Job when computeStatus decided that it must stop (the task was cancelled,
 // failed its progress deadline, or finished while its Job runs again): the Job controller then stops its
-// pod gracefully (SIGTERM, then SIGKILL after the grace period), and the Job stays for inspection.
-func (r *LongTaskReconciler) stopJobIfNeeded(ctx context.Context, task *longtaskv1.LongTask, why stopReason, job *batchv1.Job) error {
+// pod gracefully (SIGTERM, then SIGKILL after the grace period), and the Job stays for inspection. Its Event
+// comes with the status that says so (recordChange), so that a pass that read a stale Job records none.
+func (r *LongTaskReconciler) stopJobIfNeeded(ctx context.Context, why stopReason, job *batchv1.Job) error {
 	if why == jobMayRun {
 		return nil
 	}
@@ -189,9 +194,6 @@ func (r *LongTaskReconciler) stopJobIfNeeded(ctx context.Context, task *longtask
 	job.Spec.Suspend = ptr.To(true)
 	if err := r.Patch(ctx, job, patch, client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil {
 		return fmt.Errorf("suspending the Job to stop the task: %w", err)
-	}
-	if why == stopCancelled {
-		r.Recorder.Eventf(task, job, corev1.EventTypeNormal, ReasonCancelling, "Cancel", "Stopping the task's pod")
 	}
 	return nil
 }
@@ -240,6 +242,11 @@ func (r *LongTaskReconciler) taskPods(ctx context.Context, task *longtaskv1.Long
 
 // updateStatusIfChanged writes the controller's status fields with a merge patch, so that it never
 // overwrites progress the worker wrote in the meantime, and then records the Events the change calls for.
+// A change that Events announce (the phase, the conditions) or that must be made once (status.resolvedTask)
+// is written only over the task as this pass read it, by a resourceVersion precondition: a pass that read a
+// stale copy from the cache gets a conflict, and neither writes the change again nor records its Event
+// twice. The controller's other fields (the Job's name, start, attempts) are written without it, so the
+// worker's frequent progress writes cause no conflicts there.
 // Only task's status and resourceVersion take what the API server returns: its spec stays as it is in
 // memory, which for a task with a templateRef is the resolved template, not the stored spec.
 func (r *LongTaskReconciler) updateStatusIfChanged(ctx context.Context, task *longtaskv1.LongTask, d decision) error {
@@ -249,21 +256,37 @@ func (r *LongTaskReconciler) updateStatusIfChanged(ctx context.Context, task *lo
 	old := task.Status
 	written := task.DeepCopy()
 	written.Status = d.status
-	if err := r.Status().Patch(ctx, written, client.MergeFrom(task), client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil {
+	patch := client.MergeFrom(task)
+	if mustWriteOnce(old, d.status) {
+		patch = client.MergeFromWithOptions(task, client.MergeFromWithOptimisticLock{})
+	}
+	if err := r.Status().Patch(ctx, written, patch, client.FieldOwner(longtaskv1.ControllerFieldOwner)); err != nil {
 		return fmt.Errorf("updating status: %w", err)
 	}
 	task.Status, task.ResourceVersion = written.Status, written.ResourceVersion
-	r.recordChange(task, old, d.blocked)
+	r.recordChange(task, old, d)
 	return nil
 }
 
-// recordChange records an Event when the task became blocked at a step, or changed phase: once per change,
-// not on every pass that finds the task the same.
-func (r *LongTaskReconciler) recordChange(task *longtaskv1.LongTask, old longtaskv1.LongTaskStatus, blocked string) {
+// mustWriteOnce reports whether the change from old to status must be written once: a new phase or
+// conditions, which recordChange announces, or the task's resolved template.
+func mustWriteOnce(old, status longtaskv1.LongTaskStatus) bool {
+	return old.Phase != status.Phase || !equality.Semantic.DeepEqual(old.Conditions, status.Conditions) ||
+		!equality.Semantic.DeepEqual(old.ResolvedTask, status.ResolvedTask)
+}
+
+// recordChange records an Event when the task became blocked at a step, began to stop because it was
+// cancelled, or changed phase: once per change, not on every pass that finds the task the same.
+func (r *LongTaskReconciler) recordChange(task *longtaskv1.LongTask, old longtaskv1.LongTaskStatus, d decision) {
 	was := meta.FindStatusCondition(old.Conditions, longtaskv1.ConditionRunning)
 	is := meta.FindStatusCondition(task.Status.Conditions, longtaskv1.ConditionRunning)
-	if blocked != "" && is != nil && (was == nil || was.Reason != is.Reason || was.Message != is.Message) {
-		r.Recorder.Eventf(task, nil, corev1.EventTypeWarning, is.Reason, blocked, "%s", is.Message)
+	if is != nil && (was == nil || was.Reason != is.Reason || was.Message != is.Message) {
+		switch {
+		case d.blocked != "":
+			r.Recorder.Eventf(task, nil, corev1.EventTypeWarning, is.Reason, d.blocked, "%s", is.Message)
+		case d.cancelling:
+			r.Recorder.Eventf(task, nil, corev1.EventTypeNormal, ReasonCancelling, "Cancel", "Stopping the task's pod")
+		}
 	}
 	if task.Status.Phase == old.Phase {
 		return

@@ -2,6 +2,9 @@ package controllers
 
 import (
 	"context"
+	"fmt"
+	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -446,6 +449,94 @@ func TestFailureIsReadFromThePodsTheJobControls(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got.Status.Failure); diff != "" {
 				t.Errorf("failure (-want,+got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// laggingCache is a client whose reads of the kinds it lags return each object as the first read found
+// it: a cache that has not yet seen what was written since.
+func laggingCache(c client.WithWatch, lagging ...client.Object) client.WithWatch {
+	lags := func(obj client.Object) bool {
+		return slices.ContainsFunc(lagging, func(kind client.Object) bool { return reflect.TypeOf(kind) == reflect.TypeOf(obj) })
+	}
+	firstRead := map[string]client.Object{}
+	return interceptor.NewClient(c, interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			id := fmt.Sprintf("%T %s", obj, key)
+			if read, ok := firstRead[id]; ok && lags(obj) {
+				reflect.ValueOf(obj).Elem().Set(reflect.ValueOf(read.DeepCopyObject()).Elem())
+				return nil
+			}
+			if err := c.Get(ctx, key, obj, opts...); err != nil {
+				return err
+			}
+			firstRead[id] = obj.DeepCopyObject().(client.Object)
+			return nil
+		},
+	})
+}
+
+// TestReconcileOnAStaleCache reconciles a task twice, the second time on a cache that has not seen the
+// first pass's writes (the manager's cache lags the API server): the second pass, which decides the same
+// again, writes nothing and records no Event a second time.
+func TestReconcileOnAStaleCache(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	task := func() *testutil.LongTaskWrapper {
+		return testutil.MakeLongTask("resize", "photos").Command("resize").RunningSince(now.Add(-time.Minute))
+	}
+	ownJob := func() *testutil.JobWrapper {
+		return testutil.FromJob(constructJob(task().Obj(), JobOptions{WorkerImage: "worker"})).OwnedBy(task().Obj()).Started(now.Add(-time.Minute))
+	}
+	cases := map[string]struct {
+		cancel bool
+		job    *batchv1.Job
+		// taskIsFresh says the task's watch event came, and only the Job is stale.
+		taskIsFresh bool
+		wantPhase   longtaskv1.Phase
+		wantEvent   string
+	}{
+		"the Job succeeded": {
+			job: ownJob().Succeeded(now).Obj(), wantPhase: longtaskv1.PhaseSucceeded, wantEvent: "Normal Completed The task completed",
+		},
+		"the Job failed": {
+			job:       ownJob().Failed(now, "DeadlineExceeded", "Job was active longer than specified deadline", 1).Obj(),
+			wantPhase: longtaskv1.PhaseFailed, wantEvent: "Warning DeadlineExceeded Job was active longer than specified deadline",
+		},
+		"the task was cancelled": {
+			cancel: true, job: ownJob().Ready().Obj(), wantPhase: longtaskv1.PhaseRunning, wantEvent: "Normal Cancelling Stopping the task's pod",
+		},
+		"the task was cancelled, and only the Job is stale": {
+			cancel: true, job: ownJob().Ready().Obj(), taskIsFresh: true,
+			wantPhase: longtaskv1.PhaseRunning, wantEvent: "Normal Cancelling Stopping the task's pod",
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			task := task()
+			if tc.cancel {
+				task.Cancel()
+			}
+			r, c, calls := newTestReconciler(t, now, task.Obj(), tc.job)
+			lagging := []client.Object{&longtaskv1.LongTask{}, &batchv1.Job{}}
+			if tc.taskIsFresh {
+				lagging = lagging[1:]
+			}
+			r.Client = laggingCache(r.Client.(client.WithWatch), lagging...)
+			reconcileTask(t, r, task.Obj())
+			written := storedTask(t, c, task.Obj())
+			if written.Status.Phase != tc.wantPhase {
+				t.Fatalf("after the first pass the task is %s, want %s", written.Status.Phase, tc.wantPhase)
+			}
+			calls.reset()
+
+			reconcileTask(t, r, task.Obj())
+
+			if diff := cmp.Diff([]string{tc.wantEvent}, recordedEvents(r)); diff != "" {
+				t.Errorf("Events of both passes (-want,+got):\n%s", diff)
+			}
+			if got := storedTask(t, c, task.Obj()); got.ResourceVersion != written.ResourceVersion {
+				t.Errorf("the pass on the stale cache wrote the task again (writes %v)", calls.writes)
 			}
 		})
 	}

@@ -54,6 +54,9 @@ type decision struct {
 	// blocked is the step ("ResolveTemplate", "CreateJob") that something outside the task keeps it from
 	// taking; "" when nothing does. A Warning Event says so when the task becomes blocked.
 	blocked string
+	// cancelling says that the task's pod is being stopped because the task was cancelled. An Event says so
+	// when it begins.
+	cancelling bool
 }
 
 // stopReason is why the controller stops a task's Job.
@@ -140,6 +143,7 @@ func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 		finish(status, longtaskv1.PhaseCancelled, ReasonCancelled, "The task was cancelled", now)
 	case task.Spec.Cancel:
 		stop(stopCancelled)
+		d.cancelling = true
 		setPhase(status, status.Phase, ReasonCancelling, "The task is being cancelled: its pod is stopping")
 	case stalled(task, now):
 		stop(stopStalled)
