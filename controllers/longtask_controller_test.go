@@ -542,6 +542,23 @@ func TestReconcileOnAStaleCache(t *testing.T) {
 	}
 }
 
+// A pass on a stale cache, which still has the task the last pass deleted after its TTL, records no
+// second Expired Event.
+func TestExpiredTaskOnAStaleCache(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	task := testutil.MakeLongTask("resize", "photos").TTL(60).FinishedAt(longtaskv1.PhaseSucceeded, now.Add(-2*time.Minute)).Obj()
+	r, _, _ := newTestReconciler(t, now, task)
+	r.Client = laggingCache(r.Client.(client.WithWatch), &longtaskv1.LongTask{})
+
+	reconcileTask(t, r, task)
+	reconcileTask(t, r, task)
+
+	want := []string{"Normal Expired Deleted 60 seconds after it finished (ttlSecondsAfterFinished)"}
+	if diff := cmp.Diff(want, recordedEvents(r)); diff != "" {
+		t.Errorf("Events of both passes (-want,+got):\n%s", diff)
+	}
+}
+
 // storedTask is the task as the fake API server has it.
 func storedTask(t *testing.T, c client.Client, task *longtaskv1.LongTask) *longtaskv1.LongTask {
 	t.Helper()

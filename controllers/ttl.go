@@ -26,11 +26,15 @@ func ttlExpired(task *longtaskv1.LongTask, now time.Time) (bool, time.Duration) 
 	return false, remaining
 }
 
-// deleteExpired deletes a task whose TTL ran out; the garbage collector deletes its Job and pods.
+// deleteExpired deletes a task whose TTL ran out; the garbage collector deletes its Job and pods. A task
+// already gone (a pass that read a stale cache after the pass that deleted it) gets no second Event.
 func (r *LongTaskReconciler) deleteExpired(ctx context.Context, task *longtaskv1.LongTask) error {
 	// Precondition on the UID so that a new task created with the same name is never deleted by mistake.
 	err := r.Delete(ctx, task, client.PropagationPolicy("Background"), client.Preconditions{UID: &task.UID})
-	if err != nil && !apierrors.IsNotFound(err) {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("deleting the task after its TTL: %w", err)
 	}
 	r.Recorder.Eventf(task, nil, corev1.EventTypeNormal, ReasonExpired, "Delete",
