@@ -123,14 +123,14 @@ func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 	case world.templateMissing:
 		d.blocked = "ResolveTemplate"
 		setPhase(status, longtaskv1.PhasePending, ReasonTemplateNotFound, fmt.Sprintf(
-			"LongTaskTemplate %s not found in namespace %s: the task starts when it is created", task.Spec.TemplateRef.Name, task.Namespace))
+			"LongTaskTemplate %s not found in namespace %s: the task starts when it is created", task.Spec.TemplateRef.Name, task.Namespace), now)
 	case job == nil && task.Spec.Cancel:
 		finish(status, longtaskv1.PhaseCancelled, ReasonCancelled, "The task was cancelled before it started", now)
 	case world.conflict != nil:
 		d.blocked = "CreateJob"
-		setPhase(status, longtaskv1.PhasePending, world.conflict.reason, world.conflict.Error())
+		setPhase(status, longtaskv1.PhasePending, world.conflict.reason, world.conflict.Error(), now)
 	case job == nil:
-		setPhase(status, longtaskv1.PhasePending, ReasonJobPending, "Waiting for the Job to be created")
+		setPhase(status, longtaskv1.PhasePending, ReasonJobPending, "Waiting for the Job to be created", now)
 	case jobCondition(job, batchv1.JobComplete):
 		finish(status, longtaskv1.PhaseSucceeded, ReasonCompleted, "The task completed", completionTime(job, batchv1.JobComplete, now))
 		completeProgress(status, now)
@@ -144,7 +144,7 @@ func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 	case task.Spec.Cancel:
 		stop(stopCancelled)
 		d.cancelling = true
-		setPhase(status, status.Phase, ReasonCancelling, "The task is being cancelled: its pod is stopping")
+		setPhase(status, status.Phase, ReasonCancelling, "The task is being cancelled: its pod is stopping", now)
 	case stalled(task, now):
 		stop(stopStalled)
 		status.Failure = &longtaskv1.Failure{
@@ -153,11 +153,11 @@ func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 		}
 		finish(status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message, now)
 	case ptr.Deref(job.Status.Ready, 0) > 0 || (job.Status.Active > 0 && status.Progress != nil):
-		setPhase(status, longtaskv1.PhaseRunning, ReasonRunning, fmt.Sprintf("Attempt %d is running", max(status.Attempts, 1)))
+		setPhase(status, longtaskv1.PhaseRunning, ReasonRunning, fmt.Sprintf("Attempt %d is running", max(status.Attempts, 1)), now)
 	case ptr.Deref(job.Spec.Suspend, false):
-		setPhase(status, longtaskv1.PhasePending, ReasonJobSuspended, "The Job is suspended, waiting to be admitted")
+		setPhase(status, longtaskv1.PhasePending, ReasonJobSuspended, "The Job is suspended, waiting to be admitted", now)
 	default:
-		setPhase(status, longtaskv1.PhasePending, ReasonPodPending, "Waiting for the task's pod to start")
+		setPhase(status, longtaskv1.PhasePending, ReasonPodPending, "Waiting for the task's pod to start", now)
 	}
 	return d
 }
@@ -195,12 +195,16 @@ func progressDeadline(task *longtaskv1.LongTask) (time.Time, bool) {
 
 // setPhase sets the phase and the conditions that go with it. Running is always present; Succeeded,
 // Failed and Cancelled appear when they become true, so `kubectl wait --for=condition=X` works for each.
-func setPhase(status *longtaskv1.LongTaskStatus, phase longtaskv1.Phase, reason, message string) {
+func setPhase(status *longtaskv1.LongTaskStatus, phase longtaskv1.Phase, reason, message string, at time.Time) {
 	if phase == "" {
 		phase = longtaskv1.PhasePending
 	}
 	status.Phase = phase
-	running := metav1.Condition{Type: longtaskv1.ConditionRunning, Status: metav1.ConditionFalse, Reason: reason, Message: message, ObservedGeneration: status.ObservedGeneration}
+	// A condition that changes takes the pass's time, not the wall clock's (meta.SetStatusCondition's default).
+	running := metav1.Condition{
+		Type: longtaskv1.ConditionRunning, Status: metav1.ConditionFalse, Reason: reason, Message: message,
+		ObservedGeneration: status.ObservedGeneration, LastTransitionTime: metav1.NewTime(at),
+	}
 	if phase == longtaskv1.PhaseRunning {
 		running.Status = metav1.ConditionTrue
 	}
@@ -213,7 +217,8 @@ func setPhase(status *longtaskv1.LongTaskStatus, phase longtaskv1.Phase, reason,
 	}
 	if conditionType, ok := final[phase]; ok {
 		meta.SetStatusCondition(&status.Conditions, metav1.Condition{
-			Type: conditionType, Status: metav1.ConditionTrue, Reason: reason, Message: message, ObservedGeneration: status.ObservedGeneration,
+			Type: conditionType, Status: metav1.ConditionTrue, Reason: reason, Message: message,
+			ObservedGeneration: status.ObservedGeneration, LastTransitionTime: metav1.NewTime(at),
 		})
 	}
 }
@@ -337,7 +342,7 @@ func lastTermination(pods []corev1.Pod) *corev1.ContainerStateTerminated {
 
 // finish puts the task in a final phase, finished at the given time.
 func finish(status *longtaskv1.LongTaskStatus, phase longtaskv1.Phase, reason, message string, at time.Time) {
-	setPhase(status, phase, reason, message)
+	setPhase(status, phase, reason, message, at)
 	status.CompletionTime = &metav1.Time{Time: at}
 }
 
