@@ -2,8 +2,11 @@
 // kube-controller-manager and kube-scheduler on loopback, an image registry, and one node (containerd,
 // runc, the kubelet and kube-proxy) in a network namespace of its own. It pushes LongTask's images to the
 // registry, deploys kustomize directories or installs Helm charts with those images, applies manifests, and runs until
-// interrupted; then it stops everything and removes what the node left (processes, mounts, the network
-// namespace and its rules, cgroups).
+// interrupted (Ctrl-C, SIGTERM, or its terminal closing); then it stops everything and removes what the
+// node left (processes, mounts, the network namespace and its rules, cgroups). The stop finishes even when
+// its terminal has gone first (`make dev | tee` on Ctrl-C), and what it says is kept in
+// logs/localcluster.log in the state directory too. A start first removes what an earlier run that was
+// killed left, and says so; it refuses to start on a state directory a running cluster uses.
 //
 //	localcluster up --state-dir DIR --k8s-bin DIR --images DIR [--deploy DIR]... [--helm RELEASE=CHART]...
 //	    [--helm-bin FILE] [--set KEY=VALUE]... [--apply FILE]... [--forward PORT=NAMESPACE/SERVICE:PORT]... [--say LINE]...
@@ -25,11 +28,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/longtask-dev/longtask/internal/localcluster"
@@ -74,7 +75,7 @@ func main() {
 			fmt.Fprintf(os.Stderr, "localcluster fault: %v\n%s\n", err, usage)
 			os.Exit(2)
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		ctx, stop := notifyStop()
 		err = runFault(ctx, cmd, os.Stdout)
 		stop()
 		if err != nil {
@@ -107,14 +108,26 @@ func main() {
 		return err
 	})
 	_ = fs.Parse(os.Args[2:])
+	os.Exit(runUp(opts, up))
+}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	err := up(ctx, opts)
-	stop()
+// runUp runs up (which starts the cluster, runs it until ctx ends or the cluster fails, and stops it) and
+// returns the exit code. What it says goes to stderr and to logs/localcluster.log in the state directory.
+func runUp(opts options, up func(context.Context, options, *output) error) int {
+	outliveTerminal()
+	out, err := openOutput(os.Stderr, filepath.Join(opts.cluster.StateDir, "logs", "localcluster.log"))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "localcluster: %v\n", err)
-		os.Exit(1)
+		return 1
 	}
+	defer func() { _ = out.Close() }() // every line went straight to the file; nothing is buffered to lose
+	ctx, stop := notifyStop()
+	defer stop()
+	if err := up(ctx, opts, out); err != nil {
+		out.Printf("%v", err)
+		return 1
+	}
+	return 0
 }
 
 func parseForward(s string) (forward, error) {
@@ -132,15 +145,16 @@ func parseForward(s string) (forward, error) {
 	return f, nil
 }
 
-func up(ctx context.Context, opts options) error {
-	opts.cluster.Log = os.Stderr
+func up(ctx context.Context, opts options, out *output) error {
+	opts.cluster.Log = out
 	cluster, err := localcluster.Start(ctx, opts.cluster)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		fmt.Fprintln(os.Stderr, "localcluster: stopping")
+		out.Printf("stopping")
 		cluster.Stop()
+		out.Printf("stopped")
 	}()
 	// Closed before the cluster stops (defers run last first), which cancels a fault in progress.
 	stopControl, err := cluster.ServeControl(ctx)
@@ -152,7 +166,7 @@ func up(ctx context.Context, opts options) error {
 
 	kubectl := func(args ...string) error {
 		cmd := exec.CommandContext(ctx, "kubectl", append([]string{"--kubeconfig", cluster.Kubeconfig()}, args...)...)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		cmd.Stdout, cmd.Stderr = out, out
 		return cmd.Run()
 	}
 	for i, dir := range opts.deploy {
@@ -160,13 +174,13 @@ func up(ctx context.Context, opts options) error {
 		if err := cluster.WriteDeployOverlay(overlay, dir); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "localcluster: deploying %s with the images of %s\n", dir, cluster.RegistryName())
+		out.Printf("deploying %s with the images of %s", dir, cluster.RegistryName())
 		if err := kubectl("apply", "--server-side", "--force-conflicts", "-k", overlay); err != nil {
 			return fmt.Errorf("deploying %s: %w", dir, err)
 		}
 	}
 	if len(opts.charts) > 0 {
-		if err := installCharts(ctx, cluster, opts); err != nil {
+		if err := installCharts(ctx, cluster, opts, out); err != nil {
 			return err
 		}
 	}
@@ -194,13 +208,13 @@ func up(ctx context.Context, opts options) error {
 	}
 	// Removing the file just written into our own state directory fails only if the directory is gone.
 	defer func() { _ = os.Remove(ready) }()
-	fmt.Fprintf(os.Stderr, `
+	fmt.Fprintf(out, `
 The cluster is up. In another terminal:
 
   export KUBECONFIG=%s
   kubectl get longtasks -w
 %s
-Component logs are in %s. Press Ctrl-C to stop; the state is kept, so the next start resumes.
+Its log and its components' are in %s. Press Ctrl-C to stop; the state is kept, so the next start resumes.
 `, cluster.Kubeconfig(), sayLines(opts.say), filepath.Join(stateDir, "logs"))
 	select {
 	case <-ctx.Done():
@@ -212,10 +226,10 @@ Component logs are in %s. Press Ctrl-C to stop; the state is kept, so the next s
 
 // installCharts installs (or upgrades) each --helm chart into helmNamespace, which it labels for the
 // restricted Pod Security Standard as config/ does.
-func installCharts(ctx context.Context, cluster *localcluster.Cluster, opts options) error {
+func installCharts(ctx context.Context, cluster *localcluster.Cluster, opts options, out *output) error {
 	namespace := fmt.Sprintf("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n  labels:\n    pod-security.kubernetes.io/enforce: restricted\n", helmNamespace)
 	apply := exec.CommandContext(ctx, "kubectl", "--kubeconfig", cluster.Kubeconfig(), "apply", "-f", "-")
-	apply.Stdin, apply.Stdout, apply.Stderr = strings.NewReader(namespace), os.Stderr, os.Stderr
+	apply.Stdin, apply.Stdout, apply.Stderr = strings.NewReader(namespace), out, out
 	if err := apply.Run(); err != nil {
 		return fmt.Errorf("creating the namespace %s: %w", helmNamespace, err)
 	}
@@ -224,11 +238,11 @@ func installCharts(ctx context.Context, cluster *localcluster.Cluster, opts opti
 		return err
 	}
 	for _, c := range opts.charts {
-		fmt.Fprintf(os.Stderr, "localcluster: installing %s as %s with the images of %s\n", c.path, c.release, cluster.RegistryName())
+		out.Printf("installing %s as %s with the images of %s", c.path, c.release, cluster.RegistryName())
 		args := append([]string{"upgrade", "--install", c.release, c.path, "--namespace", helmNamespace,
 			"--kubeconfig", cluster.Kubeconfig(), "--wait", "--timeout", "3m"}, images...)
 		helm := exec.CommandContext(ctx, opts.helmBin, append(args, opts.helmValues...)...)
-		helm.Stdout, helm.Stderr = os.Stderr, os.Stderr
+		helm.Stdout, helm.Stderr = out, out
 		if err := helm.Run(); err != nil {
 			return fmt.Errorf("installing %s (kubectl describe pods -A says why): %w", c.path, err)
 		}
