@@ -144,15 +144,28 @@ func (t cgroupTree) signal(sub string, sig syscall.Signal) int {
 }
 
 // killAll kills every process in the tree and waits until none is left, for up to timeout: a process
-// may fork while the others are being killed, so it looks again until the tree is empty.
-func (t cgroupTree) killAll(timeout time.Duration) error {
+// may fork while the others are being killed, so it looks again until the tree is empty. It says how many
+// it killed.
+func (t cgroupTree) killAll(timeout time.Duration) (int, error) {
+	killed := map[int]bool{}
 	err := wait.PollUntilContextTimeout(context.Background(), killAllInterval, timeout, true, func(context.Context) (bool, error) {
-		return t.signal("", syscall.SIGKILL) == 0, nil
+		pids := t.pids("")
+		for _, pid := range pids {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			killed[pid] = true
+		}
+		return len(pids) == 0, nil
 	})
 	if err != nil {
-		return fmt.Errorf("processes still in cgroup %s after %s: %v", t.name, timeout, t.pids(""))
+		return len(killed), fmt.Errorf("processes still in cgroup %s after %s: %v", t.name, timeout, t.pids(""))
 	}
-	return nil
+	return len(killed), nil
+}
+
+// exists says whether the tree is there, in the first hierarchy.
+func (t cgroupTree) exists() bool {
+	_, err := os.Stat(filepath.Join(t.hierarchies[0], t.name))
+	return err == nil
 }
 
 // killAllInterval is how often killAll looks for processes left, or forked meanwhile.
@@ -227,12 +240,12 @@ func unescapeMountPath(s string) string {
 	return b.String()
 }
 
-// unmountUnder unmounts every mount at or below the given directories, deepest first. Detached
-// (lazy) unmounts, so that a busy mount still goes from the tree at once.
-func unmountUnder(dirs ...string) error {
+// unmountUnder unmounts every mount at or below the given directories, deepest first, and says how many
+// there were. Detached (lazy) unmounts, so that a busy mount still goes from the tree at once.
+func unmountUnder(dirs ...string) (int, error) {
 	mounts, err := readMountInfo()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	var points []string
 	for _, m := range mounts {
@@ -251,5 +264,5 @@ func unmountUnder(dirs ...string) error {
 			errs = append(errs, fmt.Errorf("unmounting %s: %w", p, err))
 		}
 	}
-	return errors.Join(errs...)
+	return len(points), errors.Join(errs...)
 }

@@ -13,12 +13,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -44,6 +41,8 @@ type Options struct {
 // Cluster is a running local cluster: a control plane on loopback, a registry, and one node.
 type Cluster struct {
 	opts Options
+	// lock is the state directory's, held while the cluster runs (lockState).
+	lock *os.File
 	// mu serializes faults with each other and with Stop: they all change procs.
 	mu      sync.Mutex
 	certs   certs
@@ -61,15 +60,6 @@ type Cluster struct {
 	images    map[string]string
 }
 
-// component is a process the cluster started and waits for.
-type component struct {
-	name string
-	cmd  *exec.Cmd
-	// exited is closed when the process has exited; stopping says the cluster asked it to.
-	exited   chan struct{}
-	stopping atomic.Bool
-}
-
 // ports are the loopback ports the components listen on; kept in the state directory so that a
 // restarted cluster answers where its kubeconfig says.
 type ports struct {
@@ -77,47 +67,12 @@ type ports struct {
 }
 
 // Start starts the control plane, the registry and the node, pushes the images, and returns when the node
-// is Ready. It first removes whatever an earlier run that did not stop cleanly left behind.
+// is Ready. It first removes whatever an earlier run that did not stop cleanly left behind, and says so;
+// it refuses to start while another cluster runs with the same state directory.
 func Start(ctx context.Context, opts Options) (*Cluster, error) {
-	stateDir, err := filepath.Abs(opts.StateDir)
+	c, err := open(opts)
 	if err != nil {
 		return nil, err
-	}
-	opts.StateDir = stateDir
-	// Names on the machine (network namespace, cgroup, /run directory) come from the state directory,
-	// so that two clusters with different state never meet.
-	sum := sha256.Sum256([]byte(stateDir))
-	id := hex.EncodeToString(sum[:3])
-	c := &Cluster{
-		opts:   opts,
-		failed: make(chan string, 1),
-		certs:  certs{dir: filepath.Join(stateDir, "pki")},
-		node:   nodeDirs{state: filepath.Join(stateDir, "node"), run: filepath.Join("/run/longtask", id)},
-	}
-	for _, dir := range []string{"logs", "etcd"} {
-		if err := os.MkdirAll(filepath.Join(stateDir, dir), 0o700); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.loadPorts(); err != nil {
-		return nil, err
-	}
-	if c.network, err = loadNetwork(stateDir, id); err != nil {
-		return nil, err
-	}
-	if c.cgroups, err = findCgroupTree("/longtask-" + id); err != nil {
-		return nil, err
-	}
-	if err := c.certs.ensure(c.network.NodeIP); err != nil {
-		return nil, fmt.Errorf("creating certificates: %w", err)
-	}
-	for _, kc := range []struct{ file, cert string }{{"kubeconfig", "admin"}, {"controller-manager.kubeconfig", "controller-manager"}, {"scheduler.kubeconfig", "scheduler"}} {
-		if err := c.writeKubeconfig(filepath.Join(stateDir, kc.file), c.APIServerURL(), kc.cert); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.cleanUpNode(); err != nil {
-		return nil, fmt.Errorf("removing what an earlier run left: %w", err)
 	}
 	if err := c.start(ctx); err != nil {
 		c.Stop()
@@ -125,6 +80,76 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	c.logf("cluster ready: API server %s, registry %s, node %s (%s)", c.APIServerURL(), c.RegistryName(), NodeName, c.network.NodeIP)
 	return c, nil
+}
+
+// open takes the state directory for a cluster that is about to start: its lock, and what it keeps there,
+// and removes what an earlier run left of the node. Stop undoes it.
+func open(opts Options) (*Cluster, error) {
+	stateDir, err := filepath.Abs(opts.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	opts.StateDir = stateDir
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return nil, err
+	}
+	lock, err := lockState(stateDir)
+	if err != nil {
+		return nil, err
+	}
+	// Names on the machine (network namespace, cgroup, /run directory) come from the state directory,
+	// so that two clusters with different state never meet.
+	sum := sha256.Sum256([]byte(stateDir))
+	id := hex.EncodeToString(sum[:3])
+	c := &Cluster{
+		opts:   opts,
+		lock:   lock,
+		failed: make(chan string, 1),
+		certs:  certs{dir: filepath.Join(stateDir, "pki")},
+		node:   nodeDirs{state: filepath.Join(stateDir, "node"), run: filepath.Join("/run/longtask", id)},
+	}
+	if err := c.prepare(id); err != nil {
+		_ = lock.Close() // releases the lock; nothing was written through it since
+		return nil, err
+	}
+	return c, nil
+}
+
+// prepare reads or makes what the cluster keeps in its state directory (ports, network, certificates,
+// kubeconfigs), and removes what an earlier run left of the node.
+func (c *Cluster) prepare(id string) error {
+	stateDir := c.opts.StateDir
+	for _, dir := range []string{"logs", "etcd"} {
+		if err := os.MkdirAll(filepath.Join(stateDir, dir), 0o700); err != nil {
+			return err
+		}
+	}
+	if err := c.loadPorts(); err != nil {
+		return err
+	}
+	var err error
+	if c.network, err = loadNetwork(stateDir, id); err != nil {
+		return err
+	}
+	if c.cgroups, err = findCgroupTree("/longtask-" + id); err != nil {
+		return err
+	}
+	if err := c.certs.ensure(c.network.NodeIP); err != nil {
+		return fmt.Errorf("creating certificates: %w", err)
+	}
+	for _, kc := range []struct{ file, cert string }{{"kubeconfig", "admin"}, {"controller-manager.kubeconfig", "controller-manager"}, {"scheduler.kubeconfig", "scheduler"}} {
+		if err := c.writeKubeconfig(filepath.Join(stateDir, kc.file), c.APIServerURL(), kc.cert); err != nil {
+			return err
+		}
+	}
+	left, err := c.cleanUpNode()
+	if err != nil {
+		return fmt.Errorf("removing what an earlier run left: %w", err)
+	}
+	if what := left.String(); what != "" {
+		c.logf("an earlier run of %s did not stop cleanly; removed what it left: %s", stateDir, what)
+	}
+	return nil
 }
 
 func (c *Cluster) start(ctx context.Context) error {
@@ -228,70 +253,10 @@ func (c *Cluster) Stop() {
 	}
 	c.procs = nil
 	c.stopRegistry()
-}
-
-// stopComponent stops one running component, if it runs.
-func (c *Cluster) stopComponent(name string) {
-	for i, p := range c.procs {
-		if p.name == name {
-			p.stop(10 * time.Second)
-			c.procs = slices.Delete(c.procs, i, i+1)
-			return
-		}
+	if c.lock != nil {
+		_ = c.lock.Close() // releases the lock; the process ID in it was written at start
+		c.lock = nil
 	}
-}
-
-// stop stops the process: SIGTERM, then SIGKILL after grace.
-func (p *component) stop(grace time.Duration) {
-	p.stopping.Store(true)
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-// startProcess starts argv as the component name, its output going to the component's log file.
-func (c *Cluster) startProcess(name string, argv []string) (*exec.Cmd, error) {
-	p, err := c.spawn(name, argv)
-	if err != nil {
-		return nil, err
-	}
-	c.procs = append(c.procs, p)
-	return p.cmd, nil
-}
-
-// spawn starts argv as the component name and watches it: if it exits without being stopped, Failed
-// says so.
-func (c *Cluster) spawn(name string, argv []string) (*component, error) {
-	logFile, err := os.OpenFile(c.LogFile(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	// The process has its own copy of the file once started; closing ours loses nothing it writes.
-	defer func() { _ = logFile.Close() }()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	// Their own process group, so that Ctrl-C reaches only this program, which stops them in order; and
-	// they die with it if it is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w (make dev and make test-e2e build and install what it needs)", name, err)
-	}
-	p := &component{name: name, cmd: cmd, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(p.exited)
-		if !p.stopping.Load() {
-			select {
-			case c.failed <- name:
-			default: // one is enough to say the cluster is broken
-			}
-		}
-	}()
-	return p, nil
 }
 
 func (c *Cluster) etcdArgs() []string {

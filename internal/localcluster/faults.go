@@ -138,17 +138,14 @@ func (c *Cluster) powerOffNode() (int, error) {
 		procs = append(procs, p)
 		return true
 	})
-	killed := len(c.cgroups.pids(""))
-	err := c.cgroups.killAll(10 * time.Second)
+	killed, err := c.cgroups.killAll(10 * time.Second)
 	for _, p := range procs {
 		// In the tree, so killed already, unless it never got there.
 		_ = p.cmd.Process.Kill()
 		<-p.exited
 	}
-	return killed, errors.Join(err,
-		unmountUnder(c.node.state, c.node.run),
-		os.RemoveAll(c.node.run),
-		c.cgroups.remove())
+	_, unmountErr := unmountUnder(c.node.state, c.node.run)
+	return killed, errors.Join(err, unmountErr, os.RemoveAll(c.node.run), c.cgroups.remove())
 }
 
 // bootNode starts the node after powerOffNode, as the cluster first started it, and waits until it is

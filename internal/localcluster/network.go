@@ -1,6 +1,7 @@
 package localcluster
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // The node's network, inside its own network namespace, as a node container's is in kind:
@@ -105,14 +109,41 @@ func (n network) create() error {
 	return nil
 }
 
-// remove deletes the namespace, which takes the link, its routes and every rule inside with it. It is
-// not an error if there is none.
-func (n network) remove() error {
-	if _, err := os.Stat(n.NSPath()); errors.Is(err, os.ErrNotExist) {
-		return nil
+// remove deletes the namespace, which takes the link, its routes and every rule inside with it, and says
+// what it deleted. It is not an error if there is none.
+func (n network) remove() ([]string, error) {
+	var removed []string
+	if _, err := os.Stat(n.NSPath()); err == nil {
+		if out, err := exec.Command("ip", "netns", "delete", n.Namespace).CombinedOutput(); err != nil {
+			return removed, fmt.Errorf("ip netns delete %s: %w: %s", n.Namespace, err, strings.TrimSpace(string(out)))
+		}
+		removed = append(removed, "network namespace "+n.Namespace)
 	}
-	if out, err := exec.Command("ip", "netns", "delete", n.Namespace).CombinedOutput(); err != nil {
-		return fmt.Errorf("ip netns delete %s: %w: %s", n.Namespace, err, strings.TrimSpace(string(out)))
+	// The link goes with the namespace, but not at once: the kernel frees a namespace in the background
+	// (some 100ms after a node's, with its pods' namespaces), and not while anything still holds it. A start
+	// that made the link again before then failed: "ip link add ...: RTNETLINK answers: File exists".
+	if n.waitLinkGone(linkGoneTimeout) {
+		return removed, nil
 	}
-	return nil
+	// Deleting one end of a veth pair deletes both, wherever the other is.
+	out, err := exec.Command("ip", "link", "delete", n.HostLink).CombinedOutput()
+	if n.waitLinkGone(linkGoneTimeout) {
+		return append(removed, "link "+n.HostLink), nil
+	}
+	if err != nil {
+		return removed, fmt.Errorf("ip link delete %s: %w: %s", n.HostLink, err, strings.TrimSpace(string(out)))
+	}
+	return removed, fmt.Errorf("link %s is still there after ip link delete", n.HostLink)
+}
+
+// linkGoneTimeout bounds the wait for the kernel to delete the host's link.
+const linkGoneTimeout = 5 * time.Second
+
+// waitLinkGone waits until the host has no link named HostLink, and says whether that happened in time.
+func (n network) waitLinkGone(timeout time.Duration) bool {
+	err := wait.PollUntilContextTimeout(context.Background(), waitForInterval/4, timeout, true, func(context.Context) (bool, error) {
+		_, err := net.InterfaceByName(n.HostLink)
+		return err != nil, nil
+	})
+	return err == nil
 }

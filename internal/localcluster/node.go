@@ -3,11 +3,9 @@ package localcluster
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"text/template"
 	"time"
@@ -332,66 +330,6 @@ func (c *Cluster) stopNode() error {
 		_ = l.Close()
 	}
 	c.listeners = nil
-	return c.cleanUpNode()
-}
-
-// cleanUpNode removes everything a node may have left, whether it stopped or crashed: processes, mounts,
-// the network namespace and the cgroup tree. It is what a start does first, too.
-func (c *Cluster) cleanUpNode() error {
-	var errs []string
-	if err := c.cgroups.killAll(10 * time.Second); err != nil {
-		errs = append(errs, err.Error())
-	}
-	if err := unmountUnder(c.node.state, c.node.run); err != nil {
-		errs = append(errs, err.Error())
-	}
-	if err := c.network.remove(); err != nil {
-		errs = append(errs, err.Error())
-	}
-	if err := c.cgroups.remove(); err != nil {
-		errs = append(errs, err.Error())
-	}
-	if err := os.RemoveAll(c.node.run); err != nil {
-		errs = append(errs, err.Error())
-	}
-	_ = os.Remove(filepath.Dir(c.node.run)) // when no other cluster runs
-	if err := c.removeKubeletLeftovers(); err != nil {
-		errs = append(errs, err.Error())
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("cleaning up the node: %s", strings.Join(errs, "; "))
-	}
-	return nil
-}
-
-// The kubelet keeps two things at fixed places, whatever its root directory: a link to each container's
-// log in /var/log/containers (for log collectors), and its device plugin socket.
-const (
-	containerLogLinks   = "/var/log/containers"
-	devicePluginsSocket = "/var/lib/kubelet/device-plugins/kubelet.sock"
-)
-
-// removeKubeletLeftovers removes the node's links to its container logs and the kubelet's device plugin
-// socket, and their directories when nothing else is in them.
-func (c *Cluster) removeKubeletLeftovers() error {
-	links, err := os.ReadDir(containerLogLinks)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	for _, link := range links {
-		path := filepath.Join(containerLogLinks, link.Name())
-		if target, err := os.Readlink(path); err == nil && strings.HasPrefix(target, c.node.podLogs()+"/") {
-			if err := os.Remove(path); err != nil {
-				return err
-			}
-		}
-	}
-	if err := os.Remove(devicePluginsSocket); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	// Removing a directory that is not empty fails, and that is as it should be: something else uses it.
-	for _, dir := range []string{containerLogLinks, filepath.Dir(devicePluginsSocket), filepath.Dir(filepath.Dir(devicePluginsSocket))} {
-		_ = os.Remove(dir)
-	}
-	return nil
+	_, err := c.cleanUpNode()
+	return err
 }
