@@ -11,18 +11,37 @@ import (
 	"testing"
 )
 
-// TestClusterSurvivesARestart stops the cluster as Ctrl-C does and starts it again on the same state, as
-// `make dev` twice does. It is not parallel, so it runs before the parallel tests, which then use the
-// restarted cluster.
+// TestClusterSurvivesARestart stops the cluster as Ctrl-C on `make dev 2>&1 | tee dev.log` does (the
+// terminal goes first) and starts it again on the same state, as `make dev` twice does; then kills it with
+// SIGKILL, which leaves its node running, and starts it again. It is not parallel, so it runs before the
+// parallel tests, which then use the restarted cluster.
 func TestClusterSurvivesARestart(t *testing.T) {
 	ns := newNamespace(t)
 	kubectl(t, ns, "apply", "-f", sample("shell"))
 	kubectl(t, ns, "wait", "--for=condition=Succeeded", "longtask/shell", "--timeout="+waitTimeout)
 
+	cluster.closeTerminal()
 	cluster.stop()
 	expectNothingLeft(t)
 	if err := cluster.start(); err != nil {
-		t.Fatalf("restarting the cluster: %v", err)
+		t.Fatalf("restarting the cluster after Ctrl-C: %v", err)
+	}
+
+	cluster.kill()
+	logFile := filepath.Join(stateDir, "logs", "localcluster.log")
+	before, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.start(); err != nil {
+		t.Fatalf("restarting the cluster after kill -9: %v", err)
+	}
+	log, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if said := string(log[len(before):]); !strings.Contains(said, "did not stop cleanly; removed what it left: ") {
+		t.Errorf("the start after kill -9 did not say what it removed; it said:\n%s", said)
 	}
 
 	// The finished task is as it was.

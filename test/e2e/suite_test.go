@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -88,6 +89,8 @@ type localCluster struct {
 	uiPort int
 	cmd    *exec.Cmd
 	exited chan error
+	// terminal is the reading end of localcluster's output, copied to log as `| tee` does.
+	terminal *os.File
 }
 
 // start starts the cluster, keeping the state of an earlier start, and waits until it is up.
@@ -96,13 +99,36 @@ func (c *localCluster) start() error {
 		"--state-dir", stateDir, "--k8s-bin", filepath.Join(c.bin, "k8s"), "--images", filepath.Join(c.bin, "images"),
 		"--helm", "longtask="+filepath.Join(root, "charts", "longtask"), "--helm-bin", helmBin(),
 		"--forward", fmt.Sprintf("%d=longtask-system/longtask-ui:8090", c.uiPort))
-	c.cmd.Stdout, c.cmd.Stderr = c.log, c.log
-	if err := c.cmd.Start(); err != nil {
+	// A cluster that was killed left its ready marker.
+	if err := os.Remove(filepath.Join(stateDir, "ready")); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	c.cmd.Stdout, c.cmd.Stderr = w, w
+	err = c.cmd.Start()
+	_ = w.Close() // localcluster has its own copy
+	if err != nil {
+		_ = r.Close() // never read
+		return err
+	}
+	c.terminal = r
+	go func() { _, _ = io.Copy(c.log, r) }() // ends when localcluster exits or the terminal is closed
 	c.exited = make(chan error, 1)
 	go func() { c.exited <- c.cmd.Wait() }()
 	return waitReady(c.exited)
+}
+
+// closeTerminal closes localcluster's output as a terminal that goes away does: in
+// `make dev 2>&1 | tee dev.log`, Ctrl-C ends tee before localcluster has stopped the cluster.
+func (c *localCluster) closeTerminal() { _ = c.terminal.Close() }
+
+// kill kills localcluster with SIGKILL, which leaves its node running.
+func (c *localCluster) kill() {
+	_ = c.cmd.Process.Kill()
+	<-c.exited //nolint:errcheck // killed, so its exit status says only that
 }
 
 // stop stops the cluster as Ctrl-C does.
