@@ -3,8 +3,8 @@
 SHELL := /usr/bin/env bash -o pipefail
 .SHELLFLAGS := -ec
 
-# Pinned tool and control-plane versions. Tools go into bin/; the control plane into a per-user cache
-# (hack/build-controlplane.sh) that bin/k8s links to.
+# Pinned tool and control-plane versions. Tools and the control plane are built once per machine into a
+# per-user cache (hack/install-tool.sh, hack/build-controlplane.sh) that bin/ links to.
 CONTROLLER_TOOLS_VERSION ?= v0.21.0
 KWOK_VERSION ?= v0.8.0
 HELM_VERSION ?= v3.22.0
@@ -194,50 +194,30 @@ localcluster: ## Build the local cluster tool into bin/.
 controlplane: ## Build etcd and the Kubernetes components, kubelet and kube-proxy included (cached per version).
 	K8S_VERSION=$(K8S_VERSION) ETCD_VERSION=$(ETCD_VERSION) hack/build-controlplane.sh $(KUBEBUILDER_ASSETS)
 
+# Tools are built once per machine and user, as the control plane is: into ~/.cache/longtask/tools/NAME-VERSION
+# (hack/install-tool.sh), which bin/NAME links to, so a fresh clone links them instead of building them
+# again. A variable set to a tool of your own (make test HELM=/usr/bin/helm) is used as it is.
+install-tool = $(if $(filter $(LOCALBIN)/$(1),$(4)),@hack/install-tool.sh $(1) $(2) $(3) $(4),@test -x "$(4)" || { echo "$(4) is not an executable" >&2; exit 1; })
+
 .PHONY: controller-gen
-controller-gen: $(CONTROLLER_GEN) ## Install controller-gen into bin/.
-$(CONTROLLER_GEN): $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
-	ln -sf controller-gen-$(CONTROLLER_TOOLS_VERSION) $@
-$(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION):
-	mkdir -p $(LOCALBIN)
-	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
-	mv $(LOCALBIN)/controller-gen $@
+controller-gen: ## Install controller-gen into bin/.
+	$(call install-tool,controller-gen,$(CONTROLLER_TOOLS_VERSION),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_GEN))
 
 .PHONY: kwok
-kwok: $(KWOK) ## Install kwok, which plays the nodes and pods of make bench's live load, into bin/.
-$(KWOK): $(LOCALBIN)/kwok-$(KWOK_VERSION)
-	ln -sf kwok-$(KWOK_VERSION) $@
-$(LOCALBIN)/kwok-$(KWOK_VERSION):
-	mkdir -p $(LOCALBIN)
-	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kwok/cmd/kwok@$(KWOK_VERSION)
-	mv $(LOCALBIN)/kwok $@
+kwok: ## Install kwok, which plays the nodes and pods of make bench's live load, into bin/.
+	$(call install-tool,kwok,$(KWOK_VERSION),sigs.k8s.io/kwok/cmd/kwok,$(KWOK))
 
 .PHONY: helm
-helm: $(HELM) ## Install Helm, which make test uses to lint, render and install charts/longtask, into bin/.
-$(HELM): $(LOCALBIN)/helm-$(HELM_VERSION)
-	ln -sf helm-$(HELM_VERSION) $@
-$(LOCALBIN)/helm-$(HELM_VERSION):
-	mkdir -p $(LOCALBIN)
-	GOBIN=$(LOCALBIN) go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
-	mv $(LOCALBIN)/helm $@
+helm: ## Install Helm, which make test uses to lint, render and install charts/longtask, into bin/.
+	$(call install-tool,helm,$(HELM_VERSION),helm.sh/helm/v3/cmd/helm,$(HELM))
 
 .PHONY: kustomize
-kustomize: $(KUSTOMIZE) ## Install kustomize, which the chart's test renders config/default with, into bin/.
-$(KUSTOMIZE): $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
-	ln -sf kustomize-$(KUSTOMIZE_VERSION) $@
-$(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION):
-	mkdir -p $(LOCALBIN)
-	GOBIN=$(LOCALBIN) go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
-	mv $(LOCALBIN)/kustomize $@
+kustomize: ## Install kustomize, which the chart's test renders config/default with, into bin/.
+	$(call install-tool,kustomize,$(KUSTOMIZE_VERSION),sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE))
 
 .PHONY: golangci-lint
-golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint, which make lint runs, into bin/.
-$(GOLANGCI_LINT): $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
-	ln -sf golangci-lint-$(GOLANGCI_LINT_VERSION) $@
-$(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION):
-	mkdir -p $(LOCALBIN)
-	GOBIN=$(LOCALBIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
-	mv $(LOCALBIN)/golangci-lint $@
+golangci-lint: ## Install golangci-lint, which make lint runs, into bin/.
+	$(call install-tool,golangci-lint,$(GOLANGCI_LINT_VERSION),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT))
 
 .PHONY: help
 help: ## Show this help.
