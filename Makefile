@@ -35,6 +35,8 @@ BASE_IMAGE ?=
 # What the local cluster's node needs from Debian: PACKAGE:COMMAND-OR-PATH (hack/ensure-packages.sh).
 NODE_PACKAGES := containerd:containerd runc:runc containernetworking-plugins:/usr/lib/cni/bridge \
 	iptables:iptables conntrack:conntrack iproute2:ip util-linux:nsenter
+# The busybox image is built from Debian's static busybox.
+IMAGE_PACKAGES := busybox-static:/usr/share/doc/busybox-static
 
 .PHONY: all
 all: build
@@ -70,14 +72,20 @@ lint: golangci-lint ## Run golangci-lint with .golangci.yml, over the e2e and fa
 	@# Another clone linting on this machine holds golangci-lint's lock: wait for it rather than fail.
 	$(GOLANGCI_LINT) run --allow-serial-runners --build-tags e2e,faults ./...
 
-# make test lints and builds what the end-to-end suite runs, then runs the Go tests and the end-to-end tests
-# side by side: the end-to-end suite mostly waits for its cluster and pods while the race-enabled tests
-# mostly compute, so on 2 cores the pair takes little more than the longer one. Nothing they read is
-# regenerated while they run. Each one's output is printed when it ends.
+# make test regenerates the code once, then runs two halves side by side: the lint and the Go tests (race
+# detector on), which mostly compute, and the images' build and the end-to-end suite, which mostly waits
+# for its cluster and pods. On 2 cores the halves overlap instead of adding up. Debian's packages are
+# installed first (apt takes one at a time), and nothing is regenerated while the tests run (GENERATED).
+# Each target's output is printed when it ends.
 .PHONY: test
-test: manifests generate lint images localcluster node-packages ## Lint, then run the unit, integration and end-to-end tests (test-go and test-e2e, side by side).
-	@echo "make test: running test-go and test-e2e side by side; each one's output follows when it ends"
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-go e2e
+test: manifests generate packages ## Lint and run the unit, integration and end-to-end tests (lint, test-go and test-e2e; two at a time).
+	@echo "make test: lint, then test-go, beside images, then test-e2e; each one's output follows when it ends"
+	$(MAKE) --no-print-directory -j2 --output-sync=target GENERATED=1 test-checks test-e2e
+
+# test-checks is make test's first half: the lint, then the Go tests.
+.PHONY: test-checks
+test-checks: lint
+	$(MAKE) --no-print-directory test-go
 
 .PHONY: test-go
 test-go: controlplane chromium terminal helm kustomize ## Run the unit, integration (real kube-apiserver and etcd, real browser and terminal) and chart tests, race detector on.
@@ -140,13 +148,13 @@ install-plugin: ## Install the kubectl plugin (kubectl longtask) into $(PLUGIN_D
 	go build -o $(or $(PLUGIN_DIR),/usr/local/bin)/kubectl-longtask ./cmd/kubectl-longtask
 
 .PHONY: images
-images: manifests generate image-builder ## Build the manager, worker, UI, pause and busybox images into the OCI layout bin/images (no Docker).
+images: $(if $(GENERATED),,manifests generate) image-builder ## Build the manager, worker, UI, pause and busybox images into the OCI layout bin/images (no Docker).
 	@mkdir -p $(LOCALBIN)/image
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/image/manager ./cmd/manager
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/image/longtask-worker ./cmd/worker
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/image/ui ./cmd/ui
 	CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o $(LOCALBIN)/image/pause ./hack/pause
-	hack/ensure-packages.sh busybox-static:/usr/share/doc/busybox-static
+	hack/ensure-packages.sh $(IMAGE_PACKAGES)
 	$(LOCALBIN)/image-builder build --out $(IMAGES) --version $(VERSION) --revision $(REVISION) \
 		$(if $(BASE_IMAGE),--base-image $(BASE_IMAGE)) --busybox /bin/busybox \
 		--binary longtask-manager=$(LOCALBIN)/image/manager --binary longtask-worker=$(LOCALBIN)/image/longtask-worker \
@@ -191,6 +199,10 @@ chromium: ## Install Debian's Chromium for the browser tests, if it is missing.
 .PHONY: terminal
 terminal: ## Install tmux, the real terminal the kubectl plugin's tests draw in, if it is missing.
 	hack/ensure-packages.sh tmux:tmux
+
+.PHONY: packages
+packages: ## Install every Debian package make test needs, if missing, in one go.
+	hack/ensure-packages.sh chromium:chromium tmux:tmux $(NODE_PACKAGES) $(IMAGE_PACKAGES)
 
 .PHONY: node-packages
 node-packages: ## Install what the local cluster's node needs from Debian (containerd, runc, CNI plugins, ...), if missing.
