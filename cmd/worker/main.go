@@ -15,9 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"k8s.io/utils/clock"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/internal/worker"
 )
@@ -68,18 +65,17 @@ func run(args []string) int {
 	signals := make(chan os.Signal, 1)
 	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(signals)
-	cfg, inTask, err := worker.ConfigFromEnv(os.Getenv)
+	opts, inTask, err := worker.OptionsFromEnv(os.Getenv)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "longtask-worker: %v\n", err)
 		return 2
 	}
-	var c client.Client
 	if inTask {
-		if c, err = worker.NewClient(); err != nil {
+		if opts.Client, err = worker.NewClient(); err != nil {
 			fmt.Fprintf(os.Stderr, "longtask-worker: cannot reach the API server, progress will not be reported: %v\n", err)
 		}
 	}
-	return worker.New(cfg, c, clock.RealClock{}, os.Stdout, os.Stderr).Run(context.Background(), args, signals)
+	return worker.New(opts).Run(context.Background(), args, signals)
 }
 
 func usage() {

@@ -14,7 +14,7 @@ var (
 	// readTaskBackoff spaces the attempts to read the task when the worker starts, for at most
 	// readTaskTimeout.
 	readTaskBackoff = wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Cap: 2 * time.Second, Steps: math.MaxInt32}
-	// flushBackoff spaces the attempts to write the final state, for at most Config.FlushTimeout.
+	// flushBackoff spaces the attempts to write the final state, for at most Options.FlushTimeout.
 	flushBackoff = wait.Backoff{Duration: 100 * time.Millisecond, Factor: 2, Cap: 5 * time.Second, Steps: math.MaxInt32}
 )
 

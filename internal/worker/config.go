@@ -2,11 +2,13 @@ package worker
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
@@ -21,9 +23,9 @@ const defaultFlushTimeout = 5 * time.Minute
 // tried: cgroup v2's memory.events, then cgroup v1's memory.oom_control. Both have an oom_kill line.
 var memoryEventsFiles = []string{"/sys/fs/cgroup/memory.events", "/sys/fs/cgroup/memory/memory.oom_control"}
 
-// Config is how the worker finds and reports to its LongTask; the controller sets it in the Job's
-// environment.
-type Config struct {
+// Options configure a worker: how it finds its LongTask, which the controller sets in the Job's environment
+// (OptionsFromEnv reads it), and what it reports through.
+type Options struct {
 	Task             types.NamespacedName
 	ProgressInterval time.Duration
 	Total            int64
@@ -38,12 +40,20 @@ type Config struct {
 	FlushTimeout time.Duration
 	// MemoryEvents are the cgroup files that may count the container's OOM kills (memoryEventsFiles).
 	MemoryEvents []string
+
+	// Client reports to the LongTask; nil reports nowhere: outside a LongTask, or when the API server
+	// could not be reached.
+	Client client.Client
+	// Clock is the time the worker reads and waits on; the real clock when nil.
+	Clock Clock
+	// Stdout and Stderr get the program's output and the worker's own messages; the process's when nil.
+	Stdout, Stderr io.Writer
 }
 
-// ConfigFromEnv reads the worker's configuration from the environment. Without LONGTASK_NAME the worker is
-// not inside a LongTask and only runs the program.
-func ConfigFromEnv(getenv func(string) string) (Config, bool, error) {
-	cfg := Config{
+// OptionsFromEnv reads the worker's configuration from the environment. Without LONGTASK_NAME the worker
+// is not inside a LongTask and only runs the program.
+func OptionsFromEnv(getenv func(string) string) (Options, bool, error) {
+	cfg := Options{
 		Task:             types.NamespacedName{Namespace: getenv(longtaskv1.EnvTaskNamespace), Name: getenv(longtaskv1.EnvTaskName)},
 		ProgressInterval: longtaskv1.DefaultProgressInterval,
 		GracePeriod:      corev1.DefaultTerminationGracePeriodSeconds * time.Second,

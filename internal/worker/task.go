@@ -30,7 +30,7 @@ type Clock interface {
 
 // Worker runs one attempt of a task's program and reports its progress into the task's LongTask.
 type Worker struct {
-	cfg            Config
+	cfg            Options
 	client         client.Client
 	clock          Clock
 	stdout, stderr io.Writer
@@ -38,15 +38,24 @@ type Worker struct {
 	tracker        *Tracker
 }
 
-// New returns a worker for cfg that reports through c, or nowhere when c is nil: outside a LongTask, or
-// when the API server could not be reached.
-func New(cfg Config, c client.Client, clk Clock, stdout, stderr io.Writer) *Worker {
-	w := &Worker{cfg: cfg, client: c, clock: clk, stdout: stdout, stderr: stderr, tracker: &Tracker{Total: cfg.Total, Attempt: 1}}
-	write := func(context.Context, Snapshot) error { return nil }
-	if c != nil {
-		write = StatusWriter(c, cfg.Task, w.follow)
+// New returns a worker that reports through opts.Client.
+func New(opts Options) *Worker {
+	w := &Worker{cfg: opts, client: opts.Client, clock: opts.Clock, stdout: opts.Stdout, stderr: opts.Stderr,
+		tracker: &Tracker{Total: opts.Total, Attempt: 1}}
+	if w.clock == nil {
+		w.clock = clock.RealClock{}
 	}
-	w.publisher = newPublisher(cfg.ProgressInterval, write, clk)
+	if w.stdout == nil {
+		w.stdout = os.Stdout
+	}
+	if w.stderr == nil {
+		w.stderr = os.Stderr
+	}
+	write := func(context.Context, Snapshot) error { return nil }
+	if w.client != nil {
+		write = StatusWriter(w.client, opts.Task, w.follow)
+	}
+	w.publisher = newPublisher(opts.ProgressInterval, write, w.clock)
 	w.publisher.OnError = func(err error) { w.logf("writing progress: %v (will retry)", err) }
 	w.publisher.BeforeWrite = w.tracker.Derive
 	return w
@@ -171,7 +180,7 @@ func attemptOf(task *longtaskv1.LongTask) int32 {
 
 // defaultReportFiles gives the program progress and result files when the Job did not: outside a
 // LongTask, a directory of the worker's own.
-func defaultReportFiles(cfg *Config) (func(), error) {
+func defaultReportFiles(cfg *Options) (func(), error) {
 	if cfg.ProgressFile != "" && cfg.ResultFile != "" {
 		return func() {}, nil
 	}

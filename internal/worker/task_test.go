@@ -23,10 +23,10 @@ import (
 	testutil "github.com/longtask-dev/longtask/internal/testing"
 )
 
-func TestConfigFromEnv(t *testing.T) {
+func TestOptionsFromEnv(t *testing.T) {
 	cases := map[string]struct {
 		env        map[string]string
-		want       Config
+		want       Options
 		wantInTask bool
 		wantErr    string
 	}{
@@ -38,7 +38,7 @@ func TestConfigFromEnv(t *testing.T) {
 				"LONGTASK_NAME": "resize", "LONGTASK_NAMESPACE": "photos", "LONGTASK_PROGRESS_INTERVAL": "5s", "LONGTASK_TOTAL": "25",
 				"LONGTASK_GRACE_PERIOD": "10", "LONGTASK_PROGRESS_FILE": "/longtask/progress", "LONGTASK_RESULT_FILE": "/longtask/result",
 			},
-			want: Config{
+			want: Options{
 				Task: types.NamespacedName{Namespace: "photos", Name: "resize"}, ProgressInterval: 5 * time.Second, Total: 25,
 				GracePeriod: 10 * time.Second, ProgressFile: "/longtask/progress", ResultFile: "/longtask/result",
 				TerminationLog: "/dev/termination-log",
@@ -47,7 +47,7 @@ func TestConfigFromEnv(t *testing.T) {
 		},
 		"defaults": {
 			env:        map[string]string{"LONGTASK_NAME": "resize", "LONGTASK_NAMESPACE": "photos"},
-			want:       Config{Task: types.NamespacedName{Namespace: "photos", Name: "resize"}, ProgressInterval: time.Second, GracePeriod: 30 * time.Second, TerminationLog: "/dev/termination-log"},
+			want:       Options{Task: types.NamespacedName{Namespace: "photos", Name: "resize"}, ProgressInterval: time.Second, GracePeriod: 30 * time.Second, TerminationLog: "/dev/termination-log"},
 			wantInTask: true,
 		},
 		"no namespace":     {env: map[string]string{"LONGTASK_NAME": "resize"}, wantErr: "LONGTASK_NAMESPACE is not"},
@@ -58,7 +58,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			got, inTask, err := ConfigFromEnv(func(k string) string { return tc.env[k] })
+			got, inTask, err := OptionsFromEnv(func(k string) string { return tc.env[k] })
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error %v, want one mentioning %q", err, tc.wantErr)
@@ -74,7 +74,7 @@ func TestConfigFromEnv(t *testing.T) {
 			if !tc.wantInTask {
 				return
 			}
-			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(Config{}, "FlushTimeout", "MemoryEvents")); diff != "" {
+			if diff := cmp.Diff(tc.want, got, cmpopts.IgnoreFields(Options{}, "FlushTimeout", "MemoryEvents")); diff != "" {
 				t.Errorf("config (-want,+got):\n%s", diff)
 			}
 		})
@@ -165,7 +165,7 @@ func TestReadTaskRetriesWithBackoff(t *testing.T) {
 				},
 			}).Build()
 			var log strings.Builder
-			w := New(Config{Task: taskKey, ProgressInterval: time.Second}, c, clk, &strings.Builder{}, &log)
+			w := New(Options{Task: taskKey, ProgressInterval: time.Second, Client: c, Clock: clk, Stdout: &strings.Builder{}, Stderr: &log})
 			var got *longtaskv1.LongTask
 			// Two waiters: the deadline and the wait between reads.
 			runOnClock(t, clk, 100*time.Millisecond, 2, func() { got = w.readTask(context.Background()) })
@@ -267,19 +267,20 @@ func TestWorkerRun(t *testing.T) {
 				},
 			}).Build()
 			clk := clocktesting.NewFakeClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-			cfg := Config{
+			var stdout, stderr syncBuffer
+			opts := Options{
 				Task: taskKey, ProgressInterval: time.Second, Total: 10, GracePeriod: 30 * time.Second,
 				ProgressFile: filepath.Join(dir, "progress"), ResultFile: filepath.Join(dir, "result"),
 				TerminationLog: terminationLog, FlushTimeout: defaultFlushTimeout,
+				Client: c, Clock: clk, Stdout: &stdout, Stderr: &stderr,
 			}
-			var stdout, stderr syncBuffer
 			args := tc.args
 			if args == nil {
 				args = []string{"sh", "-c", tc.script}
 			}
 			var code int
 			runOnClock(t, clk, 100*time.Millisecond, 1, func() {
-				code = New(cfg, c, clk, &stdout, &stderr).Run(context.Background(), args, make(chan os.Signal))
+				code = New(opts).Run(context.Background(), args, make(chan os.Signal))
 			})
 
 			if code != tc.wantCode {
@@ -319,7 +320,7 @@ func TestWorkerRun(t *testing.T) {
 func TestWorkerOutsideALongTaskOnlyRunsTheProgram(t *testing.T) {
 	clk := clocktesting.NewFakeClock(time.Now())
 	var stdout, stderr syncBuffer
-	code := New(Config{ProgressInterval: time.Second, FlushTimeout: time.Second}, nil, clk, &stdout, &stderr).
+	code := New(Options{ProgressInterval: time.Second, FlushTimeout: time.Second, Clock: clk, Stdout: &stdout, Stderr: &stderr}).
 		Run(context.Background(), []string{"sh", "-c", `echo "::progress 1/2"; echo "file=$LONGTASK_PROGRESS_FILE"; exit 4`}, make(chan os.Signal))
 	if code != 4 {
 		t.Errorf("exit code %d, want the program's 4", code)
