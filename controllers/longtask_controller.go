@@ -44,22 +44,44 @@ type LongTaskReconciler struct {
 	Budget *WriteBudget
 	// Metrics count what happens to tasks; nil counts nothing.
 	Metrics *TaskMetrics
-	// Registry is where SetupWithManager registers the LongTask metrics; nil means controller-runtime's,
-	// which the manager serves. Two reconcilers in one process need a registry each.
+
+	concurrency int
+	registry    prometheus.Registerer
+}
+
+// ReconcilerOptions configure a LongTaskReconciler.
+type ReconcilerOptions struct {
+	// Job is what every task's Job is built with.
+	Job JobOptions
+	// ProgressWriteBudget is how many progress writes per second all running tasks together may make; 0
+	// for no limit.
+	ProgressWriteBudget float64
+	// MaxConcurrentReconciles is how many tasks are reconciled at once (never the same task twice at
+	// once); controller-runtime's 1 when 0.
+	MaxConcurrentReconciles int
+	// Clock tells the controller and its write budget the time (the budget counts the running tasks again
+	// when it says recountEvery passed); the real clock when nil.
+	Clock clock.PassiveClock
+	// Registry is where the LongTask metrics are registered; controller-runtime's, which the manager
+	// serves, when nil. Managers that run in one process (in tests) each need a registry of their own.
 	Registry prometheus.Registerer
 }
 
 // NewLongTaskReconciler returns a reconciler that works through the manager's clients and event recorder.
-func NewLongTaskReconciler(mgr ctrl.Manager, opts JobOptions, writesPerSecond float64) *LongTaskReconciler {
-	realClock := clock.RealClock{}
+func NewLongTaskReconciler(mgr ctrl.Manager, opts ReconcilerOptions) *LongTaskReconciler {
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
 	return &LongTaskReconciler{
-		Client:    mgr.GetClient(),
-		APIReader: mgr.GetAPIReader(),
-		Recorder:  mgr.GetEventRecorder("longtask-controller"),
-		Clock:     realClock,
-		Options:   opts,
-		Budget:    NewWriteBudget(mgr.GetClient(), writesPerSecond, realClock),
-		Metrics:   NewTaskMetrics(),
+		Client:      mgr.GetClient(),
+		APIReader:   mgr.GetAPIReader(),
+		Recorder:    mgr.GetEventRecorder("longtask-controller"),
+		Clock:       opts.Clock,
+		Options:     opts.Job,
+		Budget:      NewWriteBudget(mgr.GetClient(), opts.ProgressWriteBudget, opts.Clock),
+		Metrics:     NewTaskMetrics(),
+		concurrency: opts.MaxConcurrentReconciles,
+		registry:    opts.Registry,
 	}
 }
 
@@ -363,9 +385,9 @@ func jobFinished(job *batchv1.Job) bool {
 }
 
 // SetupWithManager registers the reconciler: it watches LongTasks, the Jobs they own, and the
-// LongTaskTemplates that tasks wait for, and reconciles up to concurrency tasks at once (never the same
-// task twice at once). It registers the LongTask metrics on r.Registry.
-func (r *LongTaskReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int) error {
+// LongTaskTemplates that tasks wait for, and reconciles up to MaxConcurrentReconciles tasks at once. It
+// registers the LongTask metrics on the options' Registry, where a second reconciler's would be refused.
+func (r *LongTaskReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(context.Background(), &longtaskv1.LongTask{}, waitingForTemplateIndex, waitingForTemplate); err != nil {
 		return fmt.Errorf("indexing the tasks that wait for a template: %w", err)
 	}
@@ -373,7 +395,7 @@ func (r *LongTaskReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int)
 		r.Metrics = NewTaskMetrics()
 	}
 	state := &stateCollector{cache: mgr.GetCache(), budget: r.Budget, elected: mgr.Elected()}
-	registry := r.Registry
+	registry := r.registry
 	if registry == nil {
 		registry = metrics.Registry
 	}
@@ -387,6 +409,6 @@ func (r *LongTaskReconciler) SetupWithManager(mgr ctrl.Manager, concurrency int)
 		// A second handler on the same watch, for the metrics: it sees each change of a task once.
 		Watches(&longtaskv1.LongTask{}, r.Metrics.eventHandler()).
 		Named("longtask").
-		WithOptions(controller.Options{MaxConcurrentReconciles: concurrency}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.concurrency}).
 		Complete(r)
 }

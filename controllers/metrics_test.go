@@ -328,8 +328,8 @@ func TestReconcilersRegisterTheirMetricsOnTheirOwnRegistries(t *testing.T) {
 			t.Fatal(err)
 		}
 		registry := prometheus.NewPedanticRegistry()
-		r := &LongTaskReconciler{Client: mgr.GetClient(), Budget: NewWriteBudget(mgr.GetClient(), 0, clock.RealClock{}), Registry: registry}
-		if err := r.SetupWithManager(mgr, 1); err != nil {
+		r := NewLongTaskReconciler(mgr, ReconcilerOptions{MaxConcurrentReconciles: 1, Registry: registry})
+		if err := r.SetupWithManager(mgr); err != nil {
 			t.Fatalf("setting up reconciler %d: %v", len(reconcilers)+1, err)
 		}
 		reconcilers, registries = append(reconcilers, r), append(registries, registry)

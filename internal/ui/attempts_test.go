@@ -34,7 +34,7 @@ func TestTaskPageShowsOnlyThePodsOfTheTasksJob(t *testing.T) {
 
 	serve := func(pods ...runtime.Object) string {
 		c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(task).Build()
-		s, err := NewServer(c, Options{Client: c, Kube: kubefake.NewClientset(append(pods, job)...)})
+		s, err := NewServer(Options{Reader: c, Client: c, Kube: kubefake.NewClientset(append(pods, job)...)})
 		if err != nil {
 			t.Fatal(err)
 		}

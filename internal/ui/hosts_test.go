@@ -25,8 +25,8 @@ func TestUIWithoutSignInAnswersOnlyToItsOwnNames(t *testing.T) {
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(testutil.MakeLongTask("secret-plans", "photos").Obj()).Build()
 	serve := func(opts Options) http.Handler {
-		opts.Client, opts.Kube = c, kubefake.NewClientset()
-		s, err := NewServer(c, opts)
+		opts.Reader, opts.Client, opts.Kube = c, c, kubefake.NewClientset()
+		s, err := NewServer(opts)
 		if err != nil {
 			t.Fatal(err)
 		}

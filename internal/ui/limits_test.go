@@ -91,12 +91,12 @@ func newTokenServer(t *testing.T, rv *reviewer, opts Options, objects ...client.
 		t.Fatal(err)
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objects...).WithStatusSubresource(&longtaskv1.LongTask{}).Build()
-	opts.Auth, opts.Client, opts.Kube, opts.Config = AuthToken, c, rv.kube(), &rest.Config{Host: "https://api.invalid"}
-	s, err := NewServer(c, opts)
+	opts.Auth, opts.Reader, opts.Client, opts.Kube, opts.Config = AuthToken, c, c, rv.kube(), &rest.Config{Host: "https://api.invalid"}
+	opts.KeepAlive = time.Hour
+	s, err := NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.KeepAlive = time.Hour
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	return s, ts

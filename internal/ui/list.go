@@ -110,7 +110,7 @@ func (s *Server) list(ctx context.Context, v viewer, q listQuery) (listPage, err
 	if namespace != "" {
 		opts = append(opts, client.InNamespace(namespace))
 	}
-	if err := s.Reader.List(ctx, tasks, opts...); err != nil {
+	if err := s.opts.Reader.List(ctx, tasks, opts...); err != nil {
 		return listPage{}, err
 	}
 	matching := make([]*longtaskv1.LongTask, 0, len(tasks.Items))

@@ -36,7 +36,7 @@ func BenchmarkListPage(b *testing.B) {
 		task.CreationTimestamp = created
 		reader.tasks = append(reader.tasks, *task)
 	}
-	s, err := NewServer(reader, Options{})
+	s, err := NewServer(Options{Reader: reader})
 	if err != nil {
 		b.Fatal(err)
 	}

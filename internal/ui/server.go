@@ -34,21 +34,15 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-// Options configure a Server.
+// Options configure the UI: New uses them all, NewServer those of the server.
 type Options struct {
 	// Namespace limits the UI to one namespace; empty for all.
 	Namespace string
 	// ReadOnly hides the forms that start and cancel tasks, and refuses their requests.
 	ReadOnly bool
-	// Auth says how the UI knows who is looking; AuthNone when empty.
+	// Auth says how the UI knows who is looking; with New, DefaultAuth(BindAddress) when empty, and
+	// AuthNone with NewServer.
 	Auth AuthMode
-	// Client and Kube are the UI's own access to the API server. With AuthNone the UI starts and cancels
-	// tasks and reads logs and events with them; with AuthToken it only asks TokenReview and
-	// SubjectAccessReview with Kube, and acts with each viewer's own token.
-	Client client.Client
-	Kube   kubernetes.Interface
-	// Config is copied without its credentials to act with a viewer's token; needed with AuthToken.
-	Config *rest.Config
 	// AllowedHosts are the names, besides localhost, 127.0.0.1 and [::1], that a UI with AuthNone answers
 	// to (hosts.go).
 	AllowedHosts []string
@@ -62,19 +56,38 @@ type Options struct {
 	// AuthNone everyone is one viewer); past them a stream is refused and the page polls. Zero for the
 	// defaults, DefaultMaxStreams and DefaultMaxStreamsPerViewer.
 	MaxStreams, MaxStreamsPerViewer int
+	// NoPush refuses event streams, for proxies that break them: pages then poll.
+	NoPush bool
+	// KeepAlive is how often an idle event stream gets a comment, so that proxies keep it open; 15 s when
+	// zero.
+	KeepAlive time.Duration
 	// Clock tells the time of sign-ins and of their end; the real clock when nil.
 	Clock clock.Clock
+
+	// The UI's clients, which New makes from its config and NewServer needs. Reader reads LongTasks and
+	// LongTaskTemplates, from the cache whose changes are given to Notify. Client and Kube are the UI's
+	// own access to the API server: with AuthNone the UI starts and cancels tasks and reads logs and
+	// events with them; with AuthToken it only asks TokenReview and SubjectAccessReview with Kube, and
+	// acts with each viewer's own token. Config is copied without its credentials to act with a viewer's
+	// token; needed with AuthToken.
+	Reader client.Reader
+	Client client.Client
+	Kube   kubernetes.Interface
+	Config *rest.Config
+
+	// Only New's: where the UI is served (BindAddress, with TLS when TLSCertFile and TLSKeyFile are given;
+	// a port of 0 picks a free one, which App.URL tells), where its health probe is (empty for none), and
+	// the Secret it reads SessionKey from, [NAMESPACE/]NAME, in $POD_NAMESPACE when no namespace is given.
+	BindAddress, HealthProbeBindAddress string
+	TLSCertFile, TLSKeyFile             string
+	SessionSecret                       string
 }
+
+// defaultKeepAlive is Options.KeepAlive's default.
+const defaultKeepAlive = 15 * time.Second
 
 // Server serves the UI from a cached view of the LongTasks and LongTaskTemplates.
 type Server struct {
-	// Reader reads LongTasks and LongTaskTemplates, from the cache whose changes are given to Notify.
-	Reader client.Reader
-	// KeepAlive is how often an idle event stream gets a comment, so that proxies keep it open.
-	KeepAlive time.Duration
-	// NoPush refuses event streams, for proxies that break them: pages then poll.
-	NoPush bool
-
 	opts      Options
 	auth      *auth
 	broker    *broker
@@ -83,7 +96,7 @@ type Server struct {
 }
 
 // NewServer returns a UI server; call Notify whenever a LongTask changes.
-func NewServer(reader client.Reader, opts Options) (*Server, error) {
+func NewServer(opts Options) (*Server, error) {
 	if opts.Auth == "" {
 		opts.Auth = AuthNone
 	}
@@ -92,6 +105,9 @@ func NewServer(reader client.Reader, opts Options) (*Server, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
+	}
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = defaultKeepAlive
 	}
 	a, err := newAuth(opts.Auth, opts.Kube, opts.SessionKey, opts.Clock)
 	if err != nil {
@@ -104,7 +120,7 @@ func NewServer(reader client.Reader, opts Options) (*Server, error) {
 	if opts.ReviewTTL > 0 {
 		a.ttl = opts.ReviewTTL
 	}
-	return &Server{Reader: reader, KeepAlive: 15 * time.Second, opts: opts, auth: a, broker: newBroker(),
+	return &Server{opts: opts, auth: a, broker: newBroker(),
 		streams: newStreamLimiter(opts.MaxStreams, opts.MaxStreamsPerViewer), templates: templates}, nil
 }
 

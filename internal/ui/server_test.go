@@ -30,11 +30,10 @@ func newTestServer(t *testing.T, readOnly bool, objects ...client.Object) (*Serv
 		t.Fatal(err)
 	}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objects...).WithStatusSubresource(&longtaskv1.LongTask{}).Build()
-	s, err := NewServer(c, Options{ReadOnly: readOnly, Client: c, Kube: kubefake.NewClientset()})
+	s, err := NewServer(Options{ReadOnly: readOnly, Reader: c, Client: c, Kube: kubefake.NewClientset(), KeepAlive: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.KeepAlive = time.Hour
 	ts := httptest.NewServer(s.Handler())
 	t.Cleanup(ts.Close)
 	return s, c, ts

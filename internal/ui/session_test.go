@@ -56,8 +56,8 @@ func newSignInServer(t *testing.T, opts Options) *httptest.Server {
 		return true, review, nil
 	})
 	c := fake.NewClientBuilder().WithScheme(scheme).Build()
-	opts.Auth, opts.Client, opts.Kube, opts.Config = AuthToken, c, kube, &rest.Config{Host: "https://api.invalid"}
-	s, err := NewServer(c, opts)
+	opts.Auth, opts.Reader, opts.Client, opts.Kube, opts.Config = AuthToken, c, c, kube, &rest.Config{Host: "https://api.invalid"}
+	s, err := NewServer(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,7 +132,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, v viewer, key ty
 		return
 	}
 	defer stream.close()
-	keepAlive := time.NewTicker(s.KeepAlive)
+	keepAlive := time.NewTicker(s.opts.KeepAlive)
 	defer keepAlive.Stop()
 	for {
 		data, err := render(task)
@@ -183,7 +183,7 @@ func (s *Server) streamList(w http.ResponseWriter, r *http.Request, v viewer, ev
 		return
 	}
 	defer stream.close()
-	keepAlive := time.NewTicker(s.KeepAlive)
+	keepAlive := time.NewTicker(s.opts.KeepAlive)
 	defer keepAlive.Stop()
 	var last string
 	for {

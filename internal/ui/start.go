@@ -39,7 +39,7 @@ func (s *Server) templatesPage(w http.ResponseWriter, r *http.Request, v viewer)
 	if s.opts.Namespace != "" {
 		opts = append(opts, client.InNamespace(s.opts.Namespace))
 	}
-	if err := s.Reader.List(r.Context(), templates, opts...); err != nil {
+	if err := s.opts.Reader.List(r.Context(), templates, opts...); err != nil {
 		http.Error(w, err.Error(), statusOf(err))
 		return
 	}
@@ -98,7 +98,7 @@ func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request, v viewer) (
 		return nil, false
 	}
 	t := &longtaskv1.LongTaskTemplate{}
-	if err := s.Reader.Get(r.Context(), key, t); err != nil {
+	if err := s.opts.Reader.Get(r.Context(), key, t); err != nil {
 		http.Error(w, fmt.Sprintf("LongTaskTemplate %s: %v", key, err), statusOf(err))
 		return nil, false
 	}

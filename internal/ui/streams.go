@@ -91,7 +91,7 @@ type eventStream struct {
 // its connection and bounds each write instead (writeEvent). It sends its header at once, so that the
 // browser knows it is open before the first event.
 func (s *Server) openStream(w http.ResponseWriter, r *http.Request, v viewer, res *resource) (*eventStream, bool) {
-	if s.NoPush {
+	if s.opts.NoPush {
 		http.Error(w, "event streams are turned off (--push=false): poll instead", http.StatusServiceUnavailable)
 		return nil, false
 	}

@@ -87,7 +87,7 @@ func (s *Server) taskJSON(w http.ResponseWriter, r *http.Request, v viewer) {
 
 func (s *Server) get(ctx context.Context, key types.NamespacedName) (taskView, error) {
 	task := &longtaskv1.LongTask{}
-	if err := s.Reader.Get(ctx, key, task); err != nil {
+	if err := s.opts.Reader.Get(ctx, key, task); err != nil {
 		return taskView{}, err
 	}
 	return newTaskView(task, time.Now()), nil

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/manager"
 	"github.com/longtask-dev/longtask/internal/testing/schemafuzz"
 )
 
@@ -39,7 +40,9 @@ func TestAdmissionFuzzRefusesInvalidObjectsWithTheirFieldPath(t *testing.T) {
 	gen := admissionFuzzGenerator(t)
 	seeds := admissionFuzzSeeds(t)
 	ctx := context.Background()
-	createNamespace, updateNamespace := newNamespace(t), newNamespace(t)
+	createNamespace, updateNamespace := fw.Namespace(t), fw.Namespace(t)
+	// A manager, to show that nothing invalid reaches the controller: no Job comes of a refused task.
+	fw.StartManager(t, manager.Options{WatchNamespaces: []string{createNamespace, updateNamespace}})
 	stored := storeBases(t, updateNamespace, gen.Stored)
 
 	refused := map[string]bool{} // by constraint key
@@ -79,7 +82,7 @@ func TestAdmissionFuzzRefusesInvalidObjectsWithTheirFieldPath(t *testing.T) {
 	}
 
 	for _, list := range []client.ObjectList{&longtaskv1.LongTaskList{}, &longtaskv1.LongTaskTemplateList{}, &batchv1.JobList{}} {
-		if err := k8sClient.List(ctx, list, client.InNamespace(createNamespace)); err != nil {
+		if err := fw.Client.List(ctx, list, client.InNamespace(createNamespace)); err != nil {
 			t.Fatal(err)
 		}
 		items, err := meta.ExtractList(list)
@@ -91,7 +94,7 @@ func TestAdmissionFuzzRefusesInvalidObjectsWithTheirFieldPath(t *testing.T) {
 		}
 	}
 	jobs := &batchv1.JobList{}
-	if err := k8sClient.List(ctx, jobs, client.InNamespace(updateNamespace)); err != nil {
+	if err := fw.Client.List(ctx, jobs, client.InNamespace(updateNamespace)); err != nil {
 		t.Fatal(err)
 	}
 	if len(jobs.Items) > 0 {
@@ -99,7 +102,7 @@ func TestAdmissionFuzzRefusesInvalidObjectsWithTheirFieldPath(t *testing.T) {
 	}
 	for _, want := range stored {
 		got := want.DeepCopy()
-		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(want), got); err != nil {
+		if err := fw.Client.Get(ctx, client.ObjectKeyFromObject(want), got); err != nil {
 			t.Fatal(err)
 		}
 		if got.GetGeneration() != want.GetGeneration() {
@@ -111,7 +114,7 @@ func TestAdmissionFuzzRefusesInvalidObjectsWithTheirFieldPath(t *testing.T) {
 // admissionFuzzGenerator makes variants from the CRDs, config/samples and the bases in testdata.
 func admissionFuzzGenerator(t *testing.T) *schemafuzz.Generator {
 	t.Helper()
-	crds, err := filepath.Glob(filepath.Join("..", "..", "config", "crd", "bases", "*.yaml"))
+	crds, err := filepath.Glob(fw.Path("config", "crd", "bases", "*.yaml"))
 	if err != nil || len(crds) == 0 {
 		t.Fatalf("no CRDs: %v", err)
 	}
@@ -119,7 +122,7 @@ func admissionFuzzGenerator(t *testing.T) *schemafuzz.Generator {
 	if err != nil {
 		t.Fatal(err)
 	}
-	samples, err := filepath.Glob(filepath.Join("..", "..", "config", "samples", "*.yaml"))
+	samples, err := filepath.Glob(fw.Path("config", "samples", "*.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,13 +183,13 @@ func storeBases(t *testing.T, namespace string, bases map[string][]schemafuzz.Ba
 		for _, base := range bases[kind] {
 			obj := (&unstructured.Unstructured{Object: base.Object}).DeepCopy()
 			obj.SetNamespace(namespace)
-			create(t, obj) // without its status, which only the status subresource writes
+			fw.Create(t, obj) // without its status, which only the status subresource writes
 			if status, ok := base.Object["status"]; ok {
 				patch, err := json.Marshal(map[string]any{"status": status})
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := k8sClient.Status().Patch(context.Background(), obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
+				if err := fw.Client.Status().Patch(context.Background(), obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
 					t.Fatalf("writing the status of %s: %v", obj.GetName(), err)
 				}
 			}
@@ -229,7 +232,7 @@ func sendVariant(ctx context.Context, v *schemafuzz.Variant, createNamespace, up
 	switch v.Operation {
 	case schemafuzz.Create:
 		obj.SetNamespace(createNamespace)
-		return k8sClient.Create(ctx, obj, opts...)
+		return fw.Client.Create(ctx, obj, opts...)
 	case schemafuzz.Update, schemafuzz.UpdateStatus:
 		field := "spec"
 		if v.Operation == schemafuzz.UpdateStatus {
@@ -241,9 +244,9 @@ func sendVariant(ctx context.Context, v *schemafuzz.Variant, createNamespace, up
 		}
 		obj.SetNamespace(updateNamespace)
 		if v.Operation == schemafuzz.UpdateStatus {
-			return k8sClient.Status().Patch(ctx, obj, client.RawPatch(types.JSONPatchType, patch), subResourcePatchOptions(v.Strict)...)
+			return fw.Client.Status().Patch(ctx, obj, client.RawPatch(types.JSONPatchType, patch), subResourcePatchOptions(v.Strict)...)
 		}
-		return k8sClient.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, patch), patchOpts...)
+		return fw.Client.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, patch), patchOpts...)
 	}
 	return fmt.Errorf("unknown operation %q", v.Operation)
 }

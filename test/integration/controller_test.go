@@ -2,8 +2,6 @@ package integration
 
 import (
 	"context"
-	"fmt"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -19,24 +17,26 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/manager"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
+	"github.com/longtask-dev/longtask/test/integration/framework"
 )
 
 func TestLongTaskRunsAsAJob(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Command("resize", "--all").Total(25).Obj()
-	create(t, task)
+	fw.Create(t, task)
 
-	job := waitForJob(t, task)
+	job := fw.WaitForJob(t, task)
 	g := gomega.NewWithT(t)
 	g.Expect(metav1.IsControlledBy(job, task)).To(gomega.BeTrue(), "the Job must be owned by its LongTask")
 	g.Expect(job.Labels).To(gomega.HaveKeyWithValue(longtaskv1.LabelTaskName, "resize"))
 	container := job.Spec.Template.Spec.Containers[0]
-	g.Expect(container.Image).To(gomega.Equal(workerImage), "a task without an image runs in the worker image")
+	g.Expect(container.Image).To(gomega.Equal(framework.WorkerImage), "a task without an image runs in the worker image")
 	g.Expect(container.Command).To(gomega.Equal([]string{"/longtask/bin/longtask-worker", "run", "--", "resize", "--all"}))
 	g.Expect(job.Spec.BackoffLimit).To(gomega.Equal(ptr.To[int32](0)), "retries defaults to 0")
 
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhasePending))
 		g.Expect(got.Status.JobName).To(gomega.Equal("resize"))
 		g.Expect(got.Status.ObservedGeneration).To(gomega.Equal(got.Generation))
@@ -44,23 +44,23 @@ func TestLongTaskRunsAsAJob(t *testing.T) {
 }
 
 func TestJobStatusDrivesPhaseAndConditions(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Total(25).Obj()
-	job, start := startTask(t, task)
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	job, start := fw.StartTask(t, task)
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseRunning))
 		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, longtaskv1.ConditionRunning)).To(gomega.BeTrue())
 		g.Expect(got.Status.Attempts).To(gomega.Equal(int32(1)))
 	})
-	workerReports(t, task, progressPatch(12, 25, "Resized cat.jpg"))
+	fw.Worker(t, task).Reports("::progress 12/25 Resized cat.jpg")
 
 	// kubectl wait is how users block on a task; it must return once the task succeeds.
-	wait := kubectl(ns, "wait", "--for=condition=Succeeded", "--timeout=60s", "longtask/resize")
+	wait := fw.Kubectl(ns, "wait", "--for=condition=Succeeded", "--timeout=60s", "longtask/resize")
 	waitDone := make(chan error, 1)
 	go func() { waitDone <- wait.Run() }()
 
-	setJobStatus(t, testutil.FromJob(job).Started(start).Succeeded(time.Now()).Obj())
-	got := eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(start).Succeeded(time.Now()).Obj())
+	got := fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseSucceeded))
 		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, longtaskv1.ConditionSucceeded)).To(gomega.BeTrue())
 		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, longtaskv1.ConditionRunning)).To(gomega.BeFalse())
@@ -71,34 +71,28 @@ func TestJobStatusDrivesPhaseAndConditions(t *testing.T) {
 	g.Expect(got.Status.CompletionTime).NotTo(gomega.BeNil())
 	g.Expect(<-waitDone).To(gomega.Succeed(), "kubectl wait --for=condition=Succeeded did not return")
 
-	out, err := kubectl(ns, "get", "longtasks").CombinedOutput()
+	out, err := fw.Kubectl(ns, "get", "longtasks").CombinedOutput()
 	g.Expect(err).NotTo(gomega.HaveOccurred(), string(out))
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	g.Expect(strings.Fields(lines[0])).To(gomega.Equal([]string{"NAME", "PHASE", "PROGRESS", "MESSAGE", "AGE"}))
 	g.Expect(lines[1]).To(gomega.MatchRegexp(`^resize\s+Succeeded\s+25/25 \(100%\)\s+Resized cat.jpg\s+\d+s$`))
 
-	out, err = kubectl(ns, "get", "longtasks", "-o", "wide").CombinedOutput()
+	out, err = fw.Kubectl(ns, "get", "longtasks", "-o", "wide").CombinedOutput()
 	g.Expect(err).NotTo(gomega.HaveOccurred(), string(out))
 	header := strings.Fields(strings.SplitN(string(out), "\n", 2)[0])
 	g.Expect(header).To(gomega.Equal([]string{"NAME", "PHASE", "PROGRESS", "MESSAGE", "AGE", "ETA", "RATE", "ATTEMPTS", "JOB"}))
 }
 
 func TestFailedTaskSaysWhy(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
-	job, start := startTask(t, task)
+	job, start := fw.StartTask(t, task)
 
 	// Plain text, as the kubelet writes the end of the log when the worker could not write its message.
-	pod := testutil.ControlledBy(testutil.TerminatedPod("resize-abcde", ns, "resize", 3, "Error", "the program exited with code 3\ndisk full: /data\n", time.Now()), job)
-	status := pod.Status
-	create(t, pod) // creating a pod drops its status, as the kubelet sets it later
-	pod.Status = status
-	if err := k8sClient.Status().Update(context.Background(), pod); err != nil {
-		t.Fatalf("setting the pod's status: %v", err)
-	}
-	setJobStatus(t, testutil.FromJob(job).Started(start).Failed(time.Now(), "BackoffLimitExceeded", "Job has reached the specified backoff limit", 1).Obj())
+	fw.CreatePod(t, testutil.ControlledBy(testutil.TerminatedPod("resize-abcde", ns, "resize", 3, "Error", "the program exited with code 3\ndisk full: /data\n", time.Now()), job))
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(start).Failed(time.Now(), "BackoffLimitExceeded", "Job has reached the specified backoff limit", 1).Obj())
 
-	got := eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	got := fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseFailed))
 	})
 	g := gomega.NewWithT(t)
@@ -109,30 +103,30 @@ func TestFailedTaskSaysWhy(t *testing.T) {
 		ExitCode: ptr.To[int32](3),
 		Output:   "the program exited with code 3\ndisk full: /data",
 	}))
-	g.Expect(kubectl(ns, "wait", "--for=condition=Failed", "--timeout=10s", "longtask/resize").Run()).To(gomega.Succeed())
+	g.Expect(fw.Kubectl(ns, "wait", "--for=condition=Failed", "--timeout=10s", "longtask/resize").Run()).To(gomega.Succeed())
 }
 
 func TestCancelStopsTheTask(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
-	job, start := startTask(t, task)
-	workerReports(t, task, progressPatch(5, 25, ""))
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	job, start := fw.StartTask(t, task)
+	fw.Worker(t, task).Reports("::progress 5/25")
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseRunning))
 	})
 
-	out, err := kubectl(ns, "patch", "lt", "resize", "--type", "merge", "-p", `{"spec":{"cancel":true}}`).CombinedOutput()
+	out, err := fw.Kubectl(ns, "patch", "lt", "resize", "--type", "merge", "-p", `{"spec":{"cancel":true}}`).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl patch: %v\n%s", err, out)
 	}
 	// The Job controller stops the pods of a suspended Job gracefully; that is how a task is cancelled.
-	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
-		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(job), job)).To(gomega.Succeed())
+	framework.Eventually(t, func(g gomega.Gomega) {
+		g.Expect(fw.Client.Get(context.Background(), client.ObjectKeyFromObject(job), job)).To(gomega.Succeed())
 		g.Expect(job.Spec.Suspend).To(gomega.Equal(ptr.To(true)))
-	}, timeout, interval).Should(gomega.Succeed())
-	setJobStatus(t, testutil.FromJob(job).Started(start).Stopped().Obj())
+	})
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(start).Stopped().Obj())
 
-	got := eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	got := fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseCancelled))
 		g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, longtaskv1.ConditionCancelled)).To(gomega.BeTrue())
 	})
@@ -140,66 +134,47 @@ func TestCancelStopsTheTask(t *testing.T) {
 }
 
 func TestCancelBeforeStartCreatesNoJob(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Cancel().Obj()
-	create(t, task)
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.Create(t, task)
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseCancelled))
 	})
-	err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), &batchv1.Job{})
+	err := fw.Client.Get(context.Background(), client.ObjectKeyFromObject(task), &batchv1.Job{})
 	if !apierrors.IsNotFound(err) {
 		t.Errorf("getting the Job of a task cancelled before it started: %v, want NotFound", err)
 	}
 }
 
 func TestFinishedTaskIsDeletedAfterItsTTL(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).TTL(1).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
-	setJobStatus(t, testutil.FromJob(job).Started(time.Now()).Succeeded(time.Now()).Obj())
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(time.Now()).Succeeded(time.Now()).Obj())
 
-	gomega.NewWithT(t).Eventually(func() error {
-		return k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), &longtaskv1.LongTask{})
-	}, timeout, interval).Should(gomega.Satisfy(apierrors.IsNotFound), "the task outlived its ttlSecondsAfterFinished")
+	framework.Eventually(t, func(g gomega.Gomega) {
+		err := fw.Client.Get(context.Background(), client.ObjectKeyFromObject(task), &longtaskv1.LongTask{})
+		g.Expect(err).To(gomega.Satisfy(apierrors.IsNotFound), "the task outlived its ttlSecondsAfterFinished")
+	})
 }
 
 func TestTaskWithoutTTLIsKept(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
-	setJobStatus(t, testutil.FromJob(job).Started(time.Now()).Succeeded(time.Now()).Obj())
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(time.Now()).Succeeded(time.Now()).Obj())
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseSucceeded))
 	})
 	gomega.NewWithT(t).Consistently(func() error {
-		return k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), &longtaskv1.LongTask{})
+		return fw.Client.Get(context.Background(), client.ObjectKeyFromObject(task), &longtaskv1.LongTask{})
 	}, 2*time.Second, 100*time.Millisecond).Should(gomega.Succeed())
 }
 
-// progressPatch is the status patch of a worker reporting current of total steps.
-func progressPatch(current, total int64, message string) string {
-	return fmt.Sprintf(`{"status":{"progress":{"current":%d,"total":%d,"percent":%d,"summary":%q,"message":%q}}}`,
-		current, total, longtaskv1.Percent(current, total), longtaskv1.Summary(current, total), message)
-}
-
-// workerReports merge-patches status as the worker does.
-func workerReports(t *testing.T, task *longtaskv1.LongTask, patch string) {
-	t.Helper()
-	obj := &longtaskv1.LongTask{ObjectMeta: metav1.ObjectMeta{Name: task.Name, Namespace: task.Namespace}}
-	if err := k8sClient.Status().Patch(context.Background(), obj, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
-		t.Fatalf("patching status as the worker: %v", err)
-	}
-}
-
-// kubectl runs kubectl against the test API server in a namespace.
-func kubectl(namespace string, args ...string) *exec.Cmd {
-	return exec.Command("kubectl", append([]string{"--kubeconfig", kubeconfig, "--namespace", namespace}, args...)...)
-}
-
 func TestJobNameTakenBySomeoneElse(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	foreign := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "resize", Namespace: ns},
 		Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
@@ -207,11 +182,11 @@ func TestJobNameTakenBySomeoneElse(t *testing.T) {
 			Containers:    []corev1.Container{{Name: "main", Image: "busybox", Command: []string{"true"}}},
 		}}},
 	}
-	create(t, foreign)
+	fw.Create(t, foreign)
 	task := testutil.MakeLongTask("resize", ns).Obj()
-	create(t, task)
+	fw.Create(t, task)
 
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhasePending))
 		cond := meta.FindStatusCondition(got.Status.Conditions, longtaskv1.ConditionRunning)
 		g.Expect(cond).NotTo(gomega.BeNil())
@@ -219,7 +194,7 @@ func TestJobNameTakenBySomeoneElse(t *testing.T) {
 		g.Expect(cond.Message).To(gomega.ContainSubstring("Job resize already exists and does not belong to this LongTask"))
 	})
 	job := &batchv1.Job{}
-	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(foreign), job); err != nil {
+	if err := fw.Client.Get(context.Background(), client.ObjectKeyFromObject(foreign), job); err != nil {
 		t.Fatal(err)
 	}
 	if len(job.OwnerReferences) != 0 || job.Spec.Template.Spec.Containers[0].Name != "main" {
@@ -228,42 +203,42 @@ func TestJobNameTakenBySomeoneElse(t *testing.T) {
 }
 
 func TestQueuedTaskWaitsForKueueAndIsNeverFought(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("queued", ns).Label(longtaskv1.LabelQueueName, "batch").Obj()
-	create(t, task)
-	job := waitForJob(t, task)
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
 	g := gomega.NewWithT(t)
 	g.Expect(job.Labels).To(gomega.HaveKeyWithValue(longtaskv1.LabelQueueName, "batch"))
 	g.Expect(job.Spec.Suspend).To(gomega.Equal(ptr.To(true)), "a queued Job starts suspended, for Kueue to admit")
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhasePending))
 		g.Expect(meta.FindStatusCondition(got.Status.Conditions, longtaskv1.ConditionRunning).Reason).To(gomega.Equal("JobSuspended"))
 	})
 
 	// Kueue admits the Job by unsuspending it; the controller must leave it so.
-	g.Expect(k8sClient.Patch(context.Background(), job, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"suspend":false}}`)))).To(gomega.Succeed())
-	setJobStatus(t, testutil.FromJob(job).Started(time.Now()).Ready().Obj())
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	g.Expect(fw.Client.Patch(context.Background(), job, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"suspend":false}}`)))).To(gomega.Succeed())
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(time.Now()).Ready().Obj())
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseRunning))
 	})
 	// Kueue preempts it by suspending it again; the controller must not undo that either.
-	g.Expect(k8sClient.Patch(context.Background(), job, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"suspend":true}}`)))).To(gomega.Succeed())
+	g.Expect(fw.Client.Patch(context.Background(), job, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"suspend":true}}`)))).To(gomega.Succeed())
 	g.Consistently(func(g gomega.Gomega) {
 		got := &batchv1.Job{}
-		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(job), got)).To(gomega.Succeed())
+		g.Expect(fw.Client.Get(context.Background(), client.ObjectKeyFromObject(job), got)).To(gomega.Succeed())
 		g.Expect(got.Spec.Suspend).To(gomega.Equal(ptr.To(true)))
 	}, 2*time.Second, 100*time.Millisecond).Should(gomega.Succeed(), "the controller changed a Job that Kueue suspended")
 }
 
 func TestATaskFromTheGoClientGetsItsDefaults(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	// Only what is required, as a Go program using the API types would write it.
 	task := &longtaskv1.LongTask{
 		ObjectMeta: metav1.ObjectMeta{Name: "minimal", Namespace: ns},
 		Spec:       longtaskv1.LongTaskSpec{TaskSpec: longtaskv1.TaskSpec{Command: []string{"resize"}}},
 	}
-	create(t, task)
+	fw.Create(t, task)
 	g := gomega.NewWithT(t)
-	job := waitForJob(t, task)
+	job := fw.WaitForJob(t, task)
 	g.Expect(job.Spec.Template.Spec.Containers[0].Env).To(gomega.ContainElement(corev1.EnvVar{Name: "LONGTASK_PROGRESS_INTERVAL", Value: "1s"}))
 }

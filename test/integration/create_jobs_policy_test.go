@@ -1,13 +1,7 @@
 package integration
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -16,42 +10,14 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/manager"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
+	"github.com/longtask-dev/longtask/test/integration/framework"
 )
-
-// admissionPolicies is the file in config/ whose ValidatingAdmissionPolicies and bindings the suite
-// installs, as config/default and the chart do.
-var admissionPolicies = filepath.Join("..", "..", "config", "admission", "policy.yaml")
-
-// installAdmissionPolicies creates the objects of config/admission/policy.yaml.
-func installAdmissionPolicies(ctx context.Context) error {
-	data, err := os.ReadFile(admissionPolicies)
-	if err != nil {
-		return err
-	}
-	decoder := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
-	for {
-		obj := &unstructured.Unstructured{}
-		if err := decoder.Decode(&obj.Object); errors.Is(err, io.EOF) {
-			return nil
-		} else if err != nil {
-			return fmt.Errorf("%s: %w", admissionPolicies, err)
-		}
-		if len(obj.Object) == 0 {
-			continue
-		}
-		if err := k8sClient.Create(ctx, obj); err != nil {
-			return fmt.Errorf("creating %s %s: %w", obj.GetKind(), obj.GetName(), err)
-		}
-	}
-}
 
 // The rights of the README's person who starts and watches tasks (test/e2e's alice): see tasks and
 // templates, start and cancel tasks, read their logs and events. No Jobs, no pods, no Secrets.
@@ -61,19 +27,6 @@ var (
 	createJobs     = rbacv1.PolicyRule{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"create"}}
 	writeTemplates = rbacv1.PolicyRule{APIGroups: []string{longtaskv1.GroupVersion.Group}, Resources: []string{"longtasktemplates"}, Verbs: []string{"create", "update", "patch"}}
 )
-
-// clientWithToken is a client that authenticates with token only.
-func clientWithToken(t *testing.T, token string) client.Client {
-	t.Helper()
-	config := rest.CopyConfig(restConfig)
-	config.CertData, config.KeyData = nil, nil
-	config.BearerToken = token
-	c, err := client.New(config, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 // secretReadingTask prints a Secret of the namespace as its result: what a user who may not read Secrets
 // must not be able to run.
@@ -89,10 +42,10 @@ func secretReadingTask(ns string) *longtaskv1.LongTask {
 // new policy a moment after it is created, so a dry run waits for that first.
 func expectRefused(t *testing.T, c client.Client, obj client.Object, why ...string) {
 	t.Helper()
+	framework.Eventually(t, func(g gomega.Gomega) {
+		g.Expect(c.Create(context.Background(), obj.DeepCopyObject().(client.Object), client.DryRunAll)).NotTo(gomega.Succeed(), "the dry run was accepted")
+	})
 	g := gomega.NewWithT(t)
-	g.Eventually(func() error {
-		return c.Create(context.Background(), obj.DeepCopyObject().(client.Object), client.DryRunAll)
-	}, timeout, interval).ShouldNot(gomega.Succeed(), "the dry run was accepted")
 	err := c.Create(context.Background(), obj.DeepCopyObject().(client.Object))
 	g.Expect(apierrors.IsForbidden(err)).To(gomega.BeTrue(), "want 403 Forbidden, got %v", err)
 	for _, want := range why {
@@ -103,9 +56,9 @@ func expectRefused(t *testing.T, c client.Client, obj client.Object, why ...stri
 // A user who may create LongTasks but not Jobs cannot run a pod of their own making through a task: the
 // task that reads a Secret is refused, saying what the user would need; with create jobs it runs.
 func TestTaskWithoutTemplateNeedsCreateJobs(t *testing.T) {
-	ns := newNamespace(t)
-	creator := clientWithToken(t, personToken(t, ns, "alice", creatorRules...))
-	runner := clientWithToken(t, personToken(t, ns, "bob", append(creatorRules, createJobs)...))
+	ns := fw.ManagedNamespace(t, manager.Options{})
+	creator := fw.ClientWithToken(t, fw.Token(t, ns, "alice", creatorRules...))
+	runner := fw.ClientWithToken(t, fw.Token(t, ns, "bob", append(creatorRules, createJobs)...))
 	ctx := context.Background()
 
 	expectRefused(t, creator, secretReadingTask(ns),
@@ -122,7 +75,7 @@ func TestTaskWithoutTemplateNeedsCreateJobs(t *testing.T) {
 	if err := runner.Create(ctx, task); err != nil {
 		t.Fatalf("a user who may create Jobs creating the task: %v", err)
 	}
-	job := waitForJob(t, task)
+	job := fw.WaitForJob(t, task)
 	gomega.NewWithT(t).Expect(job.Spec.Template.Spec.Containers[0].Env).To(gomega.ContainElement(task.Spec.Env[0]))
 
 	// Cancelling is not creating: the creator may still cancel a task someone else started without a
@@ -134,23 +87,23 @@ func TestTaskWithoutTemplateNeedsCreateJobs(t *testing.T) {
 
 // A task from a template needs only create longtasks: the template's author answered for what it runs.
 func TestTaskFromTemplateNeedsOnlyCreateLongTasks(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, resizeTemplate(ns))
-	creator := clientWithToken(t, personToken(t, ns, "alice", creatorRules...))
+	ns := fw.ManagedNamespace(t, manager.Options{})
+	fw.Create(t, resizeTemplate(ns))
+	creator := fw.ClientWithToken(t, fw.Token(t, ns, "alice", creatorRules...))
 
 	task := testutil.MakeLongTask("resize", ns).TemplateRef("resize-photos").Parameter("album", "cats").Obj()
 	if err := creator.Create(context.Background(), task); err != nil {
 		t.Fatalf("the creator starting a task from a template: %v, want success", err)
 	}
-	waitForJob(t, task)
+	fw.WaitForJob(t, task)
 }
 
 // A template says what runs for everyone who starts it, so writing one, or changing what it runs, needs
 // create jobs; its labels and annotations do not.
 func TestTemplateNeedsCreateJobs(t *testing.T) {
-	ns := newNamespace(t)
-	author := clientWithToken(t, personToken(t, ns, "alice", viewTasks, writeTemplates))
-	admin := clientWithToken(t, personToken(t, ns, "bob", viewTasks, writeTemplates, createJobs))
+	ns := fw.Namespace(t)
+	author := fw.ClientWithToken(t, fw.Token(t, ns, "alice", viewTasks, writeTemplates))
+	admin := fw.ClientWithToken(t, fw.Token(t, ns, "bob", viewTasks, writeTemplates, createJobs))
 	ctx := context.Background()
 
 	template := testutil.MakeTemplate("dump", ns).Command("sh", "-c", "cat /var/run/secrets/*").Obj()
@@ -173,16 +126,16 @@ func TestTemplateNeedsCreateJobs(t *testing.T) {
 // No task may run as another task's worker account: that account may write the other task's status.
 // Even an admin, who may create Jobs, is refused, naming the field.
 func TestTaskCannotRunAsAnotherTasksWorker(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	victim := testutil.MakeLongTask("victim", ns).Obj()
-	create(t, victim)
-	account := waitForJob(t, victim).Spec.Template.Spec.ServiceAccountName
+	fw.Create(t, victim)
+	account := fw.WaitForJob(t, victim).Spec.Template.Spec.ServiceAccountName
 
 	pod := corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 		ServiceAccountName: account,
 		Containers:         []corev1.Container{{Name: longtaskv1.TaskContainerName, Image: "busybox", Command: []string{"sh"}}},
 	}}
-	err := k8sClient.Create(context.Background(), testutil.MakeLongTask("impostor", ns).PodTemplate(pod).Obj())
+	err := fw.Client.Create(context.Background(), testutil.MakeLongTask("impostor", ns).PodTemplate(pod).Obj())
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.podTemplate.spec.serviceAccountName") {
 		t.Errorf("a task running as %s: %v, want it refused naming spec.podTemplate.spec.serviceAccountName", account, err)
 	}
@@ -191,7 +144,7 @@ func TestTaskCannotRunAsAnotherTasksWorker(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "impostor", Namespace: ns},
 		Spec:       longtaskv1.LongTaskTemplateSpec{Task: longtaskv1.TaskSpec{PodTemplate: &pod}},
 	}
-	err = k8sClient.Create(context.Background(), template)
+	err = fw.Client.Create(context.Background(), template)
 	if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "spec.task.podTemplate.spec.serviceAccountName") {
 		t.Errorf("a template running as %s: %v, want it refused naming spec.task.podTemplate.spec.serviceAccountName", account, err)
 	}

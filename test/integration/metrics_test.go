@@ -5,9 +5,9 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -15,84 +15,100 @@ import (
 	"time"
 
 	"github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/yaml"
 
+	"github.com/longtask-dev/longtask/internal/manager"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
+	"github.com/longtask-dev/longtask/test/integration/framework"
 )
 
 // The manager serves its metrics over HTTPS only to a token that may get /metrics, as deployed.
 func TestMetricsNeedATokenThatMayReadThem(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.Namespace(t)
+	address := framework.FreeAddress(t)
+	fw.StartManager(t, manager.Options{WatchNamespaces: []string{ns}, MetricsBindAddress: address, MetricsSecure: true})
+	url := "https://" + address + "/metrics"
 	reader := metricsReaderToken(t, ns)
 	// The manager starts serving in the background.
-	eventuallyMetrics(t, reader, func(gomega.Gomega, map[string]float64) {})
+	framework.Eventually(t, func(g gomega.Gomega) {
+		status, err := scrape(url, reader)
+		g.Expect(err).NotTo(gomega.HaveOccurred())
+		g.Expect(status).To(gomega.Equal(http.StatusOK))
+	})
 	cases := map[string]struct {
 		token string
 		want  int
 	}{
 		"no token": {token: "", want: http.StatusUnauthorized},
-		"a ServiceAccount without the reader role":  {token: serviceAccountToken(t, ns, "nobody"), want: http.StatusForbidden},
+		"a ServiceAccount without the reader role":  {token: fw.Token(t, ns, "nobody"), want: http.StatusForbidden},
 		"a ServiceAccount bound to the reader role": {token: reader, want: http.StatusOK},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			if got, _ := scrape(t, tc.token); got != tc.want {
-				t.Errorf("scraping /metrics: status %d, want %d", got, tc.want)
+			if got, err := scrape(url, tc.token); err != nil || got != tc.want {
+				t.Errorf("scraping /metrics: status %d, %v; want %d", got, err, tc.want)
 			}
 		})
 	}
 	t.Run("a token the API server did not issue", func(t *testing.T) {
 		// controller-runtime's filter answers 500, not 401: its TokenReview authenticator reports an unknown
 		// token as an error. What a user relies on is that it is refused.
-		if got, _ := scrape(t, "not-a-token"); got == http.StatusOK {
-			t.Errorf("scraping /metrics with a made-up token: status %d, want a refusal", got)
+		if got, err := scrape(url, "not-a-token"); err != nil || got == http.StatusOK {
+			t.Errorf("scraping /metrics with a made-up token: status %d, %v; want a refusal", got, err)
 		}
 	})
 }
 
-// As tasks run, their series move: a user's dashboard follows them.
+// As tasks run, their series move: a user's dashboard follows them. The series are gathered from the
+// manager's registry and controller-runtime's, which cmd/manager's endpoint serves together.
 func TestMetricsFollowTasksAsTheyRun(t *testing.T) {
-	ns := newNamespace(t)
-	token := metricsReaderToken(t, ns)
+	ns := fw.Namespace(t)
+	m := fw.StartManager(t, manager.Options{WatchNamespaces: []string{ns}})
+	eventuallyMetrics := func(t *testing.T, check func(g gomega.Gomega, series map[string]float64)) {
+		t.Helper()
+		framework.Eventually(t, func(g gomega.Gomega) {
+			families, err := prometheus.Gatherers{m.Registry, metrics.Registry}.Gather()
+			g.Expect(err).NotTo(gomega.HaveOccurred())
+			check(g, flatten(families))
+		})
+	}
 	// Every series of this test's namespace starts at zero, whatever the other tests do.
 	series := func(name string, labels ...string) string {
 		return seriesKey(name, append([]string{"namespace", ns}, labels...)...)
 	}
 
 	task := testutil.MakeLongTask("resize", ns).Total(25).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
-	eventuallyMetrics(t, token, func(g gomega.Gomega, m map[string]float64) {
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
+	eventuallyMetrics(t, func(g gomega.Gomega, m map[string]float64) {
 		g.Expect(m[series("longtask_jobs_created_total")]).To(gomega.Equal(1.0))
 		g.Expect(m[series("longtask_tasks", "phase", "Pending")]).To(gomega.Equal(1.0))
 		g.Expect(m).To(gomega.HaveKeyWithValue(series("longtask_tasks", "phase", "Running"), 0.0))
 	})
 
 	start := time.Now()
-	setJobStatus(t, testutil.FromJob(job).Started(start).Ready().Obj())
-	eventuallyMetrics(t, token, func(g gomega.Gomega, m map[string]float64) {
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(start).Ready().Obj())
+	eventuallyMetrics(t, func(g gomega.Gomega, m map[string]float64) {
 		g.Expect(m[series("longtask_tasks", "phase", "Running")]).To(gomega.Equal(1.0))
 		g.Expect(m[series("longtask_tasks", "phase", "Pending")]).To(gomega.Equal(0.0))
 		g.Expect(m[series("longtask_task_create_to_running_seconds_count")]).To(gomega.Equal(1.0))
 	})
 
-	workerReports(t, task, progressPatch(5, 25, "Resized ant.jpg"))
-	workerReports(t, task, progressPatch(12, 25, "Resized cat.jpg"))
-	eventuallyMetrics(t, token, func(g gomega.Gomega, m map[string]float64) {
+	worker := fw.Worker(t, task)
+	worker.Reports("::progress 5/25 Resized ant.jpg")
+	worker.Reports("::progress 12/25 Resized cat.jpg")
+	eventuallyMetrics(t, func(g gomega.Gomega, m map[string]float64) {
 		g.Expect(m[series("longtask_progress_updates_observed_total")]).To(gomega.Equal(2.0))
 	})
 
-	setJobStatus(t, testutil.FromJob(job).Started(start).Succeeded(time.Now()).Obj())
-	eventuallyMetrics(t, token, func(g gomega.Gomega, m map[string]float64) {
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(start).Succeeded(time.Now()).Obj())
+	eventuallyMetrics(t, func(g gomega.Gomega, m map[string]float64) {
 		g.Expect(m[series("longtask_tasks", "phase", "Succeeded")]).To(gomega.Equal(1.0))
 		g.Expect(m[series("longtask_tasks", "phase", "Running")]).To(gomega.Equal(0.0))
 		g.Expect(m[series("longtask_task_duration_seconds_count", "outcome", "Succeeded")]).To(gomega.Equal(1.0))
@@ -102,12 +118,12 @@ func TestMetricsFollowTasksAsTheyRun(t *testing.T) {
 	})
 
 	failing := testutil.MakeLongTask("crash", ns).Timeout(60).Obj()
-	create(t, failing)
-	failingJob := waitForJob(t, failing)
-	setJobStatus(t, testutil.FromJob(failingJob).Started(time.Now()).
+	fw.Create(t, failing)
+	failingJob := fw.WaitForJob(t, failing)
+	fw.SetJobStatus(t, testutil.FromJob(failingJob).Started(time.Now()).
 		Failed(time.Now(), "DeadlineExceeded", "Job was active longer than specified deadline", 1).Obj())
 	var last map[string]float64
-	eventuallyMetrics(t, token, func(g gomega.Gomega, m map[string]float64) {
+	eventuallyMetrics(t, func(g gomega.Gomega, m map[string]float64) {
 		g.Expect(m[series("longtask_task_failures_total", "reason", "DeadlineExceeded")]).To(gomega.Equal(1.0))
 		g.Expect(m[series("longtask_task_duration_seconds_count", "outcome", "Failed")]).To(gomega.Equal(1.0))
 		g.Expect(m[series("longtask_tasks", "phase", "Failed")]).To(gomega.Equal(1.0))
@@ -137,7 +153,7 @@ func TestMetricsFollowTasksAsTheyRun(t *testing.T) {
 // dashboardMetrics are the metrics config/grafana/longtask-dashboard.json queries.
 func dashboardMetrics(t *testing.T) []string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "config", "grafana", "longtask-dashboard.json"))
+	data, err := os.ReadFile(fw.Path("config", "grafana", "longtask-dashboard.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,23 +186,11 @@ func dashboardMetrics(t *testing.T) []string {
 	return metrics
 }
 
-// serviceAccountToken makes a ServiceAccount and returns a token of it, as `kubectl create token` would.
-func serviceAccountToken(t *testing.T, namespace, name string) string {
-	t.Helper()
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
-	create(t, sa)
-	request := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}
-	if err := k8sClient.SubResource("token").Create(context.Background(), sa, request); err != nil {
-		t.Fatalf("creating a token of %s: %v", name, err)
-	}
-	return request.Status.Token
-}
-
 // metricsReaderToken returns the token of a ServiceAccount bound to the ClusterRole that
 // config/rbac/metrics_reader_role.yaml deploys, as a Prometheus would be.
 func metricsReaderToken(t *testing.T, namespace string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "config", "rbac", "metrics_reader_role.yaml"))
+	data, err := os.ReadFile(fw.Path("config", "rbac", "metrics_reader_role.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,61 +198,47 @@ func metricsReaderToken(t *testing.T, namespace string) string {
 	if err := yaml.Unmarshal(data, role); err != nil {
 		t.Fatal(err)
 	}
-	if err := k8sClient.Create(context.Background(), role); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := fw.Client.Create(context.Background(), role); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("creating the ClusterRole %s: %v", role.Name, err)
 	}
-	token := serviceAccountToken(t, namespace, "prometheus")
+	token := fw.Token(t, namespace, "prometheus")
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader-" + namespace},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
 		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: "prometheus", Namespace: namespace}},
 	}
-	create(t, binding)
-	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), binding) })
+	fw.Create(t, binding)
+	t.Cleanup(func() { _ = fw.Client.Delete(context.Background(), binding) })
 	return token
 }
 
-// scrape gets the manager's metrics with a bearer token (none when empty), and returns the status and, on
-// success, the series.
-func scrape(t *testing.T, token string) (int, map[string]float64) {
-	t.Helper()
-	status, series, err := get(token)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return status, series
-}
-
-func get(token string) (int, map[string]float64, error) {
+// scrape gets the metrics at url with a bearer token (none when empty), and returns the status.
+func scrape(url, token string) (int, error) {
 	// The manager serves a self-signed certificate, as it does when deployed without --metrics-cert-dir.
 	httpClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	req, err := http.NewRequest(http.MethodGet, metricsURL, nil)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		return 0, nil, fmt.Errorf("scraping the manager's metrics: %w", err)
+		return 0, fmt.Errorf("scraping the manager's metrics: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return resp.StatusCode, nil, nil
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		return 0, fmt.Errorf("reading the scrape: %w", err)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return 0, nil, fmt.Errorf("reading the scrape: %w", err)
-	}
-	return resp.StatusCode, flatten(families), nil
+	return resp.StatusCode, nil
 }
 
 // flatten maps each series, as seriesKey names it, to its value; a histogram to its _count and _sum.
-func flatten(families map[string]*dto.MetricFamily) map[string]float64 {
+func flatten(families []*dto.MetricFamily) map[string]float64 {
 	series := map[string]float64{}
-	for name, family := range families {
+	for _, family := range families {
+		name := family.GetName()
 		for _, m := range family.GetMetric() {
 			var labels []string
 			for _, l := range m.GetLabel() {
@@ -278,15 +268,4 @@ func seriesKey(name string, labelPairs ...string) string {
 	}
 	sort.Strings(labels)
 	return name + "{" + strings.Join(labels, ",") + "}"
-}
-
-// eventuallyMetrics scrapes until check passes on the series.
-func eventuallyMetrics(t *testing.T, token string, check func(g gomega.Gomega, series map[string]float64)) {
-	t.Helper()
-	gomega.NewWithT(t).Eventually(func(g gomega.Gomega) {
-		status, series, err := get(token)
-		g.Expect(err).NotTo(gomega.HaveOccurred())
-		g.Expect(status).To(gomega.Equal(http.StatusOK))
-		check(g, series)
-	}, timeout, interval).Should(gomega.Succeed())
 }

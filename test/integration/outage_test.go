@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/manager"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
 )
 
@@ -88,19 +88,19 @@ func (p *flakyProxy) setUp(up bool) {
 }
 
 func TestWorkerWritesTheFinalStateWhenTheAPIServerComesBack(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	marker := filepath.Join(t.TempDir(), "first-report")
 	program := fmt.Sprintf(`echo "::progress 1/3 started"; touch %s; sleep 2; echo "::progress 3/3 done"; echo '::result {"ok": true}'`, marker)
 	task := testutil.MakeLongTask("outage", ns).ProgressInterval(100*time.Millisecond).Command("sh", "-c", program).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
 
-	apiServer, err := url.Parse(restConfig.Host)
+	apiServer, err := url.Parse(fw.Config.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	proxy := newFlakyProxy(t, apiServer.Host)
-	config, err := clientcmd.LoadFromFile(kubeconfig)
+	config, err := clientcmd.LoadFromFile(fw.Kubeconfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestWorkerWritesTheFinalStateWhenTheAPIServerComesBack(t *testing.T) {
 	go func() { done <- cmd.Wait() }()
 
 	// The API server goes away once the task is under way, and comes back after the task ended.
-	gomega.NewWithT(t).Eventually(func() error { _, err := os.Stat(marker); return err }, timeout, interval).Should(gomega.Succeed())
+	waitForFile(t, marker)
 	time.Sleep(300 * time.Millisecond)
 	proxy.setUp(false)
 	time.Sleep(3 * time.Second)
@@ -135,7 +135,7 @@ func TestWorkerWritesTheFinalStateWhenTheAPIServerComesBack(t *testing.T) {
 	if !strings.Contains(output.String(), "will retry") {
 		t.Errorf("the worker never saw the API server go away; output:\n%s", output.String())
 	}
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Progress).NotTo(gomega.BeNil())
 		g.Expect(got.Status.Progress.Summary).To(gomega.Equal("3/3 (100%)"), "the final state was lost")
 		g.Expect(got.Status.Result).To(gomega.Equal(`{"ok": true}`), "the result was lost")

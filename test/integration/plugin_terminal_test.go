@@ -11,7 +11,9 @@ import (
 
 	"github.com/onsi/gomega"
 
+	"github.com/longtask-dev/longtask/internal/manager"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
+	"github.com/longtask-dev/longtask/test/integration/framework"
 )
 
 // terminal is a tmux session of the test's own, on a socket of its own so that it never touches the
@@ -59,32 +61,33 @@ func (term *terminal) screen() (string, error) {
 func (term *terminal) eventuallyShows(check func(g gomega.Gomega, screen string)) string {
 	term.t.Helper()
 	var screen string
-	gomega.NewWithT(term.t).Eventually(func(g gomega.Gomega) {
+	framework.Eventually(term.t, func(g gomega.Gomega) {
 		var err error
 		screen, err = term.screen()
 		g.Expect(err).NotTo(gomega.HaveOccurred())
 		check(g, screen)
-	}, timeout, interval).Should(gomega.Succeed(), func() string { return "the terminal shows:\n" + screen })
+	}, func() string { return "the terminal shows:\n" + screen })
 	return screen
 }
 
 func TestPluginWatchDrawsBarsInATerminal(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	resize := testutil.MakeLongTask("resize", ns).Obj()
-	resizeJob, resizeStart := startTask(t, resize)
+	resizeJob, resizeStart := fw.StartTask(t, resize)
 	thumbs := testutil.MakeLongTask("thumbnails", ns).Obj()
-	thumbsJob, thumbsStart := startTask(t, thumbs)
-	reportProgress(t, resize, 37, 100, "Resizing cat.jpg")
+	thumbsJob, thumbsStart := fw.StartTask(t, thumbs)
+	resizeWorker, thumbsWorker := fw.Worker(t, resize), fw.Worker(t, thumbs)
+	resizeWorker.Reports("::progress 37/100 Resizing cat.jpg")
 
-	term := newTerminal(t, fmt.Sprintf("KUBECONFIG=%s %s watch --all -n %s", kubeconfig, buildPlugin(t), ns))
+	term := newTerminal(t, fmt.Sprintf("KUBECONFIG=%s %s watch --all -n %s", fw.Kubeconfig, buildPlugin(t), ns))
 	term.eventuallyShows(func(g gomega.Gomega, screen string) {
 		g.Expect(screen).To(gomega.MatchRegexp(`resize +\[=+[^\]]*\] +37/100 \(37%\) +Running +Resizing cat\.jpg`))
 		g.Expect(screen).To(gomega.MatchRegexp(`thumbnails +\[-+\] +Running`))
 	})
 
 	// The bars move with the task's progress, as the watch reports it.
-	reportProgress(t, thumbs, 5, 20, "Thumbnail \x1b[2J5")
-	reportProgress(t, resize, 80, 100, "Resizing dog.jpg")
+	thumbsWorker.Reports("::progress 5/20 Thumbnail \x1b[2J5")
+	resizeWorker.Reports("::progress 80/100 Resizing dog.jpg")
 	term.eventuallyShows(func(g gomega.Gomega, screen string) {
 		g.Expect(screen).To(gomega.MatchRegexp(`resize +\[=+[^\]]*\] +80/100 \(80%\) +Running +Resizing dog\.jpg`))
 		g.Expect(screen).To(gomega.MatchRegexp(`thumbnails +\[=+[^\]]*\] +5/20 \(25%\) +Running +Thumbnail 5`), "escape sequences are dropped")
@@ -104,12 +107,12 @@ func TestPluginWatchDrawsBarsInATerminal(t *testing.T) {
 }
 
 func TestPluginWatchInATerminalStopsOnCtrlC(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
-	startTask(t, task)
-	reportProgress(t, task, 3, 10, "Resizing cat.jpg")
+	fw.StartTask(t, task)
+	fw.Worker(t, task).Reports("::progress 3/10 Resizing cat.jpg")
 
-	term := newTerminal(t, fmt.Sprintf("%s --kubeconfig %s watch resize -n %s", buildPlugin(t), kubeconfig, ns))
+	term := newTerminal(t, fmt.Sprintf("%s --kubeconfig %s watch resize -n %s", buildPlugin(t), fw.Kubeconfig, ns))
 	term.eventuallyShows(func(g gomega.Gomega, screen string) {
 		g.Expect(screen).To(gomega.MatchRegexp(`resize +\[=+[^\]]*\] +3/10 \(30%\) +Running`))
 	})
@@ -124,7 +127,7 @@ func TestPluginWatchInATerminalStopsOnCtrlC(t *testing.T) {
 
 // saveScreen keeps a screen the docs show, in bin/terminal.
 func saveScreen(t *testing.T, name, screen string) {
-	dir := filepath.Join("..", "..", "bin", "terminal")
+	dir := fw.Path("bin", "terminal")
 	if err := os.MkdirAll(dir, 0o755); err == nil {
 		err = os.WriteFile(filepath.Join(dir, name), []byte(screen+"\n"), 0o644)
 		if err != nil {

@@ -3,9 +3,7 @@ package integration
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,13 +21,15 @@ import (
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/internal/cli"
+	"github.com/longtask-dev/longtask/internal/manager"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
+	"github.com/longtask-dev/longtask/test/integration/framework"
 )
 
 // buildPlugin builds cmd/kubectl-longtask once per run: the tests run the binary a user installs.
 func buildPlugin(t *testing.T) string {
 	t.Helper()
-	return buildBinary(t, "kubectl-longtask", "../../cmd/kubectl-longtask")
+	return fw.Binary(t, "kubectl-longtask", "kubectl-longtask")
 }
 
 // plugin is `kubectl longtask args...` as the admin of the test API server, with KUBECONFIG set as a user's
@@ -37,7 +37,7 @@ func buildPlugin(t *testing.T) string {
 func plugin(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(buildPlugin(t), args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+fw.Kubeconfig)
 	return cmd
 }
 
@@ -92,7 +92,7 @@ func startPlugin(t *testing.T, args ...string) (stdout *syncBuffer, wait func() 
 	return stdout, func() int {
 		select {
 		case <-done:
-		case <-time.After(timeout):
+		case <-time.After(framework.Timeout):
 			t.Fatalf("kubectl longtask %v did not end; stdout:\n%s\nstderr:\n%s", args, stdout, stderr)
 		}
 		if code := cmd.ProcessState.ExitCode(); code != cli.ExitOK {
@@ -107,25 +107,19 @@ func startPlugin(t *testing.T, args ...string) (stdout *syncBuffer, wait func() 
 func failTask(t *testing.T, task *longtaskv1.LongTask, job *batchv1.Job, start time.Time) {
 	t.Helper()
 	message := `{"reason":"TaskFailed","message":"The task exited with code 3","output":"copying part 4\ndisk full: /data"}`
-	pod := testutil.ControlledBy(testutil.TerminatedPod(task.Name+"-abcde", task.Namespace, task.Name, 3, "Error", message, time.Now()), job)
-	status := pod.Status
-	create(t, pod)
-	pod.Status = status
-	if err := k8sClient.Status().Update(context.Background(), pod); err != nil {
-		t.Fatalf("setting the pod's status: %v", err)
-	}
-	setJobStatus(t, testutil.FromJob(job).Started(start).Failed(time.Now(), "BackoffLimitExceeded", "Job has reached the specified backoff limit", 1).Obj())
+	fw.CreatePod(t, testutil.ControlledBy(testutil.TerminatedPod(task.Name+"-abcde", task.Namespace, task.Name, 3, "Error", message, time.Now()), job))
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(start).Failed(time.Now(), "BackoffLimitExceeded", "Job has reached the specified backoff limit", 1).Obj())
 }
 
 // succeedTask ends the task's Job successfully.
 func succeedTask(t *testing.T, job *batchv1.Job, start time.Time) {
 	t.Helper()
-	setJobStatus(t, testutil.FromJob(job).Started(start).Succeeded(time.Now()).Obj())
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(start).Succeeded(time.Now()).Obj())
 }
 
 func TestPluginRunStartsATaskFromATemplate(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, resizeTemplate(ns))
+	ns := fw.ManagedNamespace(t, manager.Options{})
+	fw.Create(t, resizeTemplate(ns))
 
 	stdout, stderr, code := runPlugin(t, "run", "resize-photos", "-n", ns, "-p", "count=150", "-p", "album=cats, dogs", "-o", "name")
 	g := gomega.NewWithT(t)
@@ -134,20 +128,20 @@ func TestPluginRunStartsATaskFromATemplate(t *testing.T) {
 	g.Expect(name).To(gomega.HavePrefix("resize-photos-"), "the task is named after its template")
 
 	task := &longtaskv1.LongTask{}
-	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, task)).To(gomega.Succeed())
+	g.Expect(fw.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, task)).To(gomega.Succeed())
 	g.Expect(task.Spec.TemplateRef).To(gomega.Equal(&longtaskv1.TemplateRef{Name: "resize-photos"}))
 	g.Expect(task.Spec.Parameters).To(gomega.Equal([]longtaskv1.ParameterValue{{Name: "count", Value: "150"}, {Name: "album", Value: "cats, dogs"}}),
 		"a value with a comma is one value")
 	g.Expect(task.Labels).To(gomega.HaveKeyWithValue(longtaskv1.LabelTemplate, "resize-photos"))
 	g.Expect(task.ManagedFields).To(gomega.ContainElement(gomega.HaveField("Manager", cli.FieldOwner)))
 	// The controller resolves it as it would any task from a template.
-	job := waitForJob(t, task)
+	job := fw.WaitForJob(t, task)
 	g.Expect(job.Spec.Template.Spec.Containers[0].Command).To(gomega.ContainElements("--count", "150"))
 }
 
 func TestPluginRunRefusesABadValueAndCreatesNothing(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, resizeTemplate(ns))
+	ns := fw.ManagedNamespace(t, manager.Options{})
+	fw.Create(t, resizeTemplate(ns))
 	g := gomega.NewWithT(t)
 
 	for _, tc := range []struct {
@@ -171,40 +165,40 @@ func TestPluginRunRefusesABadValueAndCreatesNothing(t *testing.T) {
 		}
 	}
 	tasks := &longtaskv1.LongTaskList{}
-	g.Expect(k8sClient.List(context.Background(), tasks, client.InNamespace(ns))).To(gomega.Succeed())
+	g.Expect(fw.Client.List(context.Background(), tasks, client.InNamespace(ns))).To(gomega.Succeed())
 	g.Expect(tasks.Items).To(gomega.BeEmpty(), "a refused run creates nothing")
 }
 
 func TestPluginRunsACommand(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	stdout, stderr, code := runPlugin(t, "run", "-n", ns, "--image", "busybox:1.36", "--name", "hello", "--total", "5", "--", "sh", "-c", "echo ::progress 1/5")
 	g := gomega.NewWithT(t)
 	g.Expect(code).To(gomega.Equal(cli.ExitOK), stderr)
 	g.Expect(stdout).To(gomega.Equal("longtask/hello created\n"))
 	task := &longtaskv1.LongTask{}
-	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "hello"}, task)).To(gomega.Succeed())
+	g.Expect(fw.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "hello"}, task)).To(gomega.Succeed())
 	g.Expect(task.Spec.Image).To(gomega.Equal("busybox:1.36"))
 	g.Expect(task.Spec.Command).To(gomega.Equal([]string{"sh", "-c", "echo ::progress 1/5"}))
 	g.Expect(task.Spec.Total).To(gomega.Equal(ptr.To[int64](5)))
 }
 
 func TestPluginCancelEndsTheTaskCancelled(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
-	job, start := startTask(t, task)
-	workerReports(t, task, progressPatch(5, 25, "Resized cat.jpg"))
+	job, start := fw.StartTask(t, task)
+	fw.Worker(t, task).Reports("::progress 5/25 Resized cat.jpg")
 
 	stdout, stderr, code := runPlugin(t, "cancel", "resize", "-n", ns)
 	g := gomega.NewWithT(t)
 	g.Expect(code).To(gomega.Equal(cli.ExitOK), stderr)
 	g.Expect(stdout).To(gomega.Equal("longtask/resize cancelled\n"))
 	// The controller suspends the Job; the Job controller then stops its pod.
-	eventually(t, func(g gomega.Gomega) {
-		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(job), job)).To(gomega.Succeed())
+	framework.Eventually(t, func(g gomega.Gomega) {
+		g.Expect(fw.Client.Get(context.Background(), client.ObjectKeyFromObject(job), job)).To(gomega.Succeed())
 		g.Expect(job.Spec.Suspend).To(gomega.Equal(ptr.To(true)))
 	})
-	setJobStatus(t, testutil.FromJob(job).Started(start).Stopped().Obj())
-	got := eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(start).Stopped().Obj())
+	got := fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseCancelled))
 	})
 	g.Expect(got.Spec.Cancel).To(gomega.BeTrue())
@@ -221,11 +215,12 @@ func TestPluginCancelEndsTheTaskCancelled(t *testing.T) {
 }
 
 func TestPluginResultPrintsTheResult(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
-	job, start := startTask(t, task)
-	workerReports(t, task, progressPatch(12, 25, "Resized cat.jpg"))
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	job, start := fw.StartTask(t, task)
+	worker := fw.Worker(t, task)
+	worker.Reports("::progress 12/25 Resized cat.jpg")
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseRunning))
 	})
 	g := gomega.NewWithT(t)
@@ -236,9 +231,9 @@ func TestPluginResultPrintsTheResult(t *testing.T) {
 	g.Expect(stderr).To(gomega.ContainSubstring("longtask/resize has not finished: Running 12/25 (48%), no result yet"))
 
 	result := "{\"thumbnails\": 25}\n\x1b[2Jnot a terminal: kept as it is"
-	workerReports(t, task, `{"status":{"result":`+jsonString(result)+`}}`)
+	worker.ResultFile(result)
 	succeedTask(t, job, start)
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseSucceeded))
 	})
 	stdout, stderr, code = runPlugin(t, "result", "resize", "-n", ns)
@@ -247,11 +242,11 @@ func TestPluginResultPrintsTheResult(t *testing.T) {
 }
 
 func TestPluginResultOfAFailedTaskSaysWhy(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
-	job, start := startTask(t, task)
+	job, start := fw.StartTask(t, task)
 	failTask(t, task, job, start)
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseFailed))
 	})
 
@@ -263,24 +258,24 @@ func TestPluginResultOfAFailedTaskSaysWhy(t *testing.T) {
 }
 
 func TestPluginWatchPrintsLinesAndExitsWithTheOutcome(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	resize := testutil.MakeLongTask("resize", ns).Obj()
-	resizeJob, resizeStart := startTask(t, resize)
+	resizeJob, resizeStart := fw.StartTask(t, resize)
 	thumbs := testutil.MakeLongTask("thumbs", ns).Obj()
-	thumbsJob, thumbsStart := startTask(t, thumbs)
+	thumbsJob, thumbsStart := fw.StartTask(t, thumbs)
 
 	// Not a terminal: a line each time a task moves.
 	stdout, wait := startPlugin(t, "watch", "resize", "thumbs", "-n", ns)
-	reportProgress(t, resize, 37, 100, "Resizing \x1b]0;pwned\x07cat.jpg")
-	eventually(t, func(g gomega.Gomega) {
+	fw.Worker(t, resize).Reports("::progress 37/100 Resizing \x1b]0;pwned\x07cat.jpg")
+	framework.Eventually(t, func(g gomega.Gomega) {
 		g.Expect(stdout.String()).To(gomega.ContainSubstring("resize Running 37/100 (37%) Resizing cat.jpg\n"), "escape sequences a task reports are dropped")
 	})
-	workerReports(t, thumbs, progressPatch(5, 20, "Thumbnail 5"))
-	eventually(t, func(g gomega.Gomega) {
+	fw.Worker(t, thumbs).Reports("::progress 5/20 Thumbnail 5")
+	framework.Eventually(t, func(g gomega.Gomega) {
 		g.Expect(stdout.String()).To(gomega.ContainSubstring("thumbs Running 5/20 (25%) Thumbnail 5\n"))
 	})
 	succeedTask(t, resizeJob, resizeStart)
-	eventually(t, func(g gomega.Gomega) {
+	framework.Eventually(t, func(g gomega.Gomega) {
 		g.Expect(stdout.String()).To(gomega.MatchRegexp(`(?m)^resize Succeeded 100/100 \(100%\)`))
 	})
 	failTask(t, thumbs, thumbsJob, thumbsStart)
@@ -299,7 +294,7 @@ func TestPluginWatchPrintsLinesAndExitsWithTheOutcome(t *testing.T) {
 }
 
 func TestPluginWatchRefusesWhatItCannotWatch(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	g := gomega.NewWithT(t)
 	for _, tc := range []struct {
 		args       []string
@@ -320,7 +315,7 @@ func TestPluginWatchRefusesWhatItCannotWatch(t *testing.T) {
 // default namespace, and "first" as the current one.
 func twoContextKubeconfig(t *testing.T, firstNamespace, secondNamespace string) string {
 	t.Helper()
-	config, err := clientcmd.LoadFromFile(kubeconfig)
+	config, err := clientcmd.LoadFromFile(fw.Kubeconfig)
 	if err != nil {
 		t.Fatalf("reading the kubeconfig: %v", err)
 	}
@@ -337,14 +332,15 @@ func twoContextKubeconfig(t *testing.T, firstNamespace, secondNamespace string) 
 }
 
 func TestPluginHonoursKubeconfigContextAndNamespaces(t *testing.T) {
-	nsA, nsB := newNamespace(t), newNamespace(t)
+	nsA, nsB := fw.Namespace(t), fw.Namespace(t)
+	fw.StartManager(t, manager.Options{WatchNamespaces: []string{nsA, nsB}})
 	label := "plugin-test=" + nsA
 	for _, ns := range []string{nsA, nsB} {
 		task := testutil.MakeLongTask("task-in-"+ns, ns).Label("plugin-test", nsA).Obj()
-		job, start := startTask(t, task)
-		workerReports(t, task, `{"status":{"result":"from `+ns+`"}}`)
+		job, start := fw.StartTask(t, task)
+		fw.Worker(t, task).Reports("::result from " + ns)
 		succeedTask(t, job, start)
-		eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+		fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 			g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseSucceeded))
 		})
 	}
@@ -373,20 +369,4 @@ func TestPluginHonoursKubeconfigContextAndNamespaces(t *testing.T) {
 	g.Expect(stdout).To(gomega.ContainSubstring(nsA + "/task-in-" + nsA + " Succeeded"))
 	g.Expect(stdout).To(gomega.ContainSubstring(nsB + "/task-in-" + nsB + " Succeeded"))
 	g.Expect(strings.Count(stdout, "\n")).To(gomega.Equal(2), "only the tasks the selector matches:\n%s", stdout)
-}
-
-// reportProgress patches the task's progress as the worker does, with any message.
-func reportProgress(t *testing.T, task *longtaskv1.LongTask, current, total int64, message string) {
-	t.Helper()
-	workerReports(t, task, fmt.Sprintf(`{"status":{"progress":{"current":%d,"total":%d,"percent":%d,"summary":%q,"message":%s}}}`,
-		current, total, longtaskv1.Percent(current, total), longtaskv1.Summary(current, total), jsonString(message)))
-}
-
-// jsonString is s as a JSON string.
-func jsonString(s string) string {
-	b, err := json.Marshal(s)
-	if err != nil {
-		panic(err)
-	}
-	return string(b)
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/onsi/gomega"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -14,68 +13,50 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/controllers"
+	"github.com/longtask-dev/longtask/internal/manager"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
+	"github.com/longtask-dev/longtask/test/integration/framework"
 )
 
-// workerToken returns a token of the ServiceAccount the task's pod runs as, as the kubelet would mount it.
-func workerToken(t *testing.T, namespace, serviceAccount string) string {
-	t.Helper()
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: serviceAccount, Namespace: namespace}}
-	request := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](600)}}
-	gomega.NewWithT(t).Eventually(func() error {
-		return k8sClient.SubResource("token").Create(context.Background(), sa, request)
-	}, timeout, interval).Should(gomega.Succeed(), "the controller did not create the worker's ServiceAccount")
-	return request.Status.Token
-}
-
 func TestWorkerCredentialsReachOnlyItsOwnTask(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	own := testutil.MakeLongTask("own", ns).Obj()
 	other := testutil.MakeLongTask("other", ns).Obj()
-	create(t, own)
-	create(t, other)
-	job := waitForJob(t, own)
-	waitForJob(t, other)
+	fw.Create(t, own)
+	fw.Create(t, other)
+	job := fw.WaitForJob(t, own)
+	fw.WaitForJob(t, other)
 	serviceAccount := job.Spec.Template.Spec.ServiceAccountName
 
-	workerConfig := rest.CopyConfig(restConfig)
-	workerConfig.CertData, workerConfig.KeyData = nil, nil
-	workerConfig.BearerToken = workerToken(t, ns, serviceAccount)
-	worker, err := client.New(workerConfig, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	worker := fw.ClientWithToken(t, fw.Token(t, ns, serviceAccount))
 	ctx := context.Background()
-	patch := client.RawPatch(types.MergePatchType, []byte(progressPatch(1, 0, "")))
 
 	// Allowed: what the worker does.
 	if err := worker.Get(ctx, client.ObjectKeyFromObject(own), &longtaskv1.LongTask{}); err != nil {
 		t.Errorf("reading its own LongTask: %v, want success", err)
 	}
-	if err := worker.Status().Patch(ctx, own.DeepCopy(), patch); err != nil {
-		t.Errorf("patching its own LongTask's status: %v, want success", err)
+	if err := framework.NewWorker(t, worker, own).Report("::progress 1"); err != nil {
+		t.Errorf("writing its own LongTask's progress: %v, want success", err)
 	}
 
 	// Forbidden: everything else.
 	forbidden := map[string]error{
-		"patch another task's status": worker.Status().Patch(ctx, other.DeepCopy(), patch),
-		"read another task":           worker.Get(ctx, client.ObjectKeyFromObject(other), &longtaskv1.LongTask{}),
-		"patch its own spec":          worker.Patch(ctx, own.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancel":true}}`))),
-		"delete its own task":         worker.Delete(ctx, own.DeepCopy()),
-		"list tasks":                  worker.List(ctx, &longtaskv1.LongTaskList{}, client.InNamespace(ns)),
-		"list secrets":                worker.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)),
-		"list pods":                   worker.List(ctx, &corev1.PodList{}, client.InNamespace(ns)),
+		"write another task's progress": framework.NewWorker(t, worker, other).Report("::progress 1"),
+		"read another task":             worker.Get(ctx, client.ObjectKeyFromObject(other), &longtaskv1.LongTask{}),
+		"patch its own spec":            worker.Patch(ctx, own.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancel":true}}`))),
+		"delete its own task":           worker.Delete(ctx, own.DeepCopy()),
+		"list tasks":                    worker.List(ctx, &longtaskv1.LongTaskList{}, client.InNamespace(ns)),
+		"list secrets":                  worker.List(ctx, &corev1.SecretList{}, client.InNamespace(ns)),
+		"list pods":                     worker.List(ctx, &corev1.PodList{}, client.InNamespace(ns)),
 	}
 	for what, err := range forbidden {
 		if !apierrors.IsForbidden(err) {
@@ -85,15 +66,15 @@ func TestWorkerCredentialsReachOnlyItsOwnTask(t *testing.T) {
 }
 
 func TestWorkerReportsWithItsOwnToken(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("token", ns).Command("longtask-worker", "demo", "--steps", "3", "--max-delay", "10ms").Obj()
-	create(t, task)
-	job := waitForJob(t, task)
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
 
 	// The kubeconfig the worker gets here holds only the task's ServiceAccount token, as in the pod.
 	config := clientcmdapi.NewConfig()
-	config.Clusters["test"] = &clientcmdapi.Cluster{Server: restConfig.Host, CertificateAuthorityData: restConfig.CAData}
-	config.AuthInfos["worker"] = &clientcmdapi.AuthInfo{Token: workerToken(t, ns, job.Spec.Template.Spec.ServiceAccountName)}
+	config.Clusters["test"] = &clientcmdapi.Cluster{Server: fw.Config.Host, CertificateAuthorityData: fw.Config.CAData}
+	config.AuthInfos["worker"] = &clientcmdapi.AuthInfo{Token: fw.Token(t, ns, job.Spec.Template.Spec.ServiceAccountName)}
 	config.Contexts["worker"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: "worker"}
 	config.CurrentContext = "worker"
 	path := filepath.Join(t.TempDir(), "worker-kubeconfig")
@@ -106,33 +87,33 @@ func TestWorkerReportsWithItsOwnToken(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("the worker failed: %v\n%s", err, out)
 	}
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Progress).NotTo(gomega.BeNil())
 		g.Expect(got.Status.Progress.Summary).To(gomega.Equal("3/3 (100%)"))
 		g.Expect(got.Status.Result).To(gomega.Equal(`{"steps": 3}`))
 	})
 }
 
-// TestManagerStartsATaskWithItsOwnRBAC reconciles a new task once with the manager's own permissions (the
-// running manager may reconcile it too): the worker's access and the Job must come in that one pass. RBAC
+// TestManagerStartsATaskWithItsOwnRBAC reconciles a new task once with the manager's own permissions, and
+// no manager besides: the worker's access and the Job must come in that one pass. RBAC
 // lets the manager bind a Role only once the Role exists, since it checks that the manager holds every
 // permission it grants; an admin, who skips that check, would not notice.
 func TestManagerStartsATaskWithItsOwnRBAC(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.Namespace(t)
 	task := testutil.MakeLongTask("resize", ns).Obj()
-	create(t, task)
-	c, err := client.New(managerConfig, client.Options{Scheme: scheme})
+	fw.Create(t, task)
+	c, err := client.New(fw.ManagerConfig, client.Options{Scheme: fw.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := &controllers.LongTaskReconciler{
 		Client: c, APIReader: c, Recorder: events.NewFakeRecorder(10), Clock: clock.RealClock{},
-		Options: controllers.JobOptions{WorkerImage: workerImage}, Budget: controllers.NewWriteBudget(c, 0, clock.RealClock{}),
+		Options: controllers.JobOptions{WorkerImage: framework.WorkerImage}, Budget: controllers.NewWriteBudget(c, 0, clock.RealClock{}),
 	}
 	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)}); err != nil {
 		t.Fatalf("reconciling a new task as the manager: %v", err)
 	}
-	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), &batchv1.Job{}); err != nil {
+	if err := fw.Client.Get(context.Background(), client.ObjectKeyFromObject(task), &batchv1.Job{}); err != nil {
 		t.Errorf("the task's Job after one reconcile: %v", err)
 	}
 }
@@ -142,16 +123,16 @@ func TestManagerStartsATaskWithItsOwnRBAC(t *testing.T) {
 // manager holds itself, so RBAC's escalation check would let the manager grant it to the task's account,
 // and so to the task's program. The task does not start and says why; the Role stays as its author wrote it.
 func TestWorkerRoleNameTakenBySomeoneElse(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	foreign := &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "longtask-worker-resize", Namespace: ns},
 		Rules:      []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "delete"}}},
 	}
-	create(t, foreign)
+	fw.Create(t, foreign)
 	task := testutil.MakeLongTask("resize", ns).Obj()
-	create(t, task)
+	fw.Create(t, task)
 
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhasePending))
 		cond := meta.FindStatusCondition(got.Status.Conditions, longtaskv1.ConditionRunning)
 		g.Expect(cond).NotTo(gomega.BeNil())
@@ -161,12 +142,12 @@ func TestWorkerRoleNameTakenBySomeoneElse(t *testing.T) {
 	})
 	g := gomega.NewWithT(t)
 	key := client.ObjectKeyFromObject(foreign)
-	g.Expect(apierrors.IsNotFound(k8sClient.Get(context.Background(), key, &rbacv1.RoleBinding{}))).To(gomega.BeTrue(),
+	g.Expect(apierrors.IsNotFound(fw.Client.Get(context.Background(), key, &rbacv1.RoleBinding{}))).To(gomega.BeTrue(),
 		"the manager bound a Role that is not the task's")
-	g.Expect(apierrors.IsNotFound(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), &batchv1.Job{}))).To(gomega.BeTrue(),
+	g.Expect(apierrors.IsNotFound(fw.Client.Get(context.Background(), client.ObjectKeyFromObject(task), &batchv1.Job{}))).To(gomega.BeTrue(),
 		"the task started")
 	role := &rbacv1.Role{}
-	g.Expect(k8sClient.Get(context.Background(), key, role)).To(gomega.Succeed())
+	g.Expect(fw.Client.Get(context.Background(), key, role)).To(gomega.Succeed())
 	g.Expect(role.Rules).To(gomega.Equal(foreign.Rules))
 	g.Expect(role.OwnerReferences).To(gomega.BeEmpty())
 }

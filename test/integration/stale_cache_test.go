@@ -14,26 +14,28 @@ import (
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/controllers"
+	"github.com/longtask-dev/longtask/internal/manager"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
+	"github.com/longtask-dev/longtask/test/integration/framework"
 )
 
 // TestAPassOnAStaleCacheWritesAPhaseChangeOnce: the manager's cache lags the API server, so a reconcile
 // can read a task as it was before the manager's last status write, and decide the same phase change
 // again. The API server refuses that second write, and the pass records no second Event.
 func TestAPassOnAStaleCacheWritesAPhaseChangeOnce(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
-	job, start := startTask(t, task)
-	stale := eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	job, start := fw.StartTask(t, task)
+	stale := fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseRunning))
 	}).DeepCopy()
-	setJobStatus(t, testutil.FromJob(job).Started(start).Succeeded(time.Now()).Obj())
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(start).Succeeded(time.Now()).Obj())
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseSucceeded))
 	})
 
 	// A reconciler with the manager's permissions, whose cache has not seen the task succeed.
-	c, err := client.NewWithWatch(managerConfig, client.Options{Scheme: scheme})
+	c, err := client.NewWithWatch(fw.ManagerConfig, client.Options{Scheme: fw.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +59,7 @@ func TestAPassOnAStaleCacheWritesAPhaseChangeOnce(t *testing.T) {
 	recorder := events.NewFakeRecorder(10)
 	r := &controllers.LongTaskReconciler{
 		Client: lagging, APIReader: c, Recorder: recorder, Clock: clock.RealClock{},
-		Options: controllers.JobOptions{WorkerImage: workerImage}, Budget: controllers.NewWriteBudget(c, 0, clock.RealClock{}),
+		Options: controllers.JobOptions{WorkerImage: framework.WorkerImage}, Budget: controllers.NewWriteBudget(c, 0, clock.RealClock{}),
 	}
 	if _, err := r.Reconcile(context.Background(), ctrl.Request{NamespacedName: client.ObjectKeyFromObject(task)}); err != nil {
 		t.Fatalf("reconciling the task on the stale cache: %v", err)

@@ -16,39 +16,27 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/manager"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
 	"github.com/longtask-dev/longtask/internal/worker"
 	"github.com/longtask-dev/longtask/pkg/progress"
+	"github.com/longtask-dev/longtask/test/integration/framework"
 )
-
-// programClient is a client with the token of a task's ServiceAccount, as the task's program holds it.
-func programClient(t *testing.T, ns, serviceAccount string) client.Client {
-	t.Helper()
-	config := rest.CopyConfig(restConfig)
-	config.CertData, config.KeyData = nil, nil
-	config.BearerToken = workerToken(t, ns, serviceAccount)
-	program, err := client.New(config, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return program
-}
 
 // TestStatusWritesAreCappedByTheAPIServer: a task's program runs beside the worker and holds its token, so
 // it can write its task's status directly, past the worker's caps, into every cache and watch of the task.
 // The API server refuses a megabyte in any free-text status field and names the field, and still accepts
 // the longest status the worker writes.
 func TestStatusWritesAreCappedByTheAPIServer(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("limits", ns).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
-	program := programClient(t, ns, job.Spec.Template.Spec.ServiceAccountName)
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
+	program := fw.ClientWithToken(t, fw.Token(t, ns, job.Spec.Template.Spec.ServiceAccountName))
 	ctx := context.Background()
 	key := client.ObjectKeyFromObject(task)
 
@@ -110,11 +98,11 @@ func TestStatusWritesAreCappedByTheAPIServer(t *testing.T) {
 // controller's and the UI's caches among them), would then fail to decode: one task's program would hide
 // every task. The API server refuses it naming the field, and the tasks can still be listed.
 func TestAProgramCannotStoreAStatusNobodyCanRead(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("unreadable", ns).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
-	program := programClient(t, ns, job.Spec.Template.Spec.ServiceAccountName)
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
+	program := fw.ClientWithToken(t, fw.Token(t, ns, job.Spec.Template.Spec.ServiceAccountName))
 	ctx := context.Background()
 
 	for _, value := range []string{"-1s", "99999999999999999999h", "not a duration"} {
@@ -128,7 +116,7 @@ func TestAProgramCannotStoreAStatusNobodyCanRead(t *testing.T) {
 		}
 	}
 	var tasks longtaskv1.LongTaskList
-	if err := k8sClient.List(ctx, &tasks, client.InNamespace(ns)); err != nil {
+	if err := fw.Client.List(ctx, &tasks, client.InNamespace(ns)); err != nil {
 		t.Fatalf("listing the namespace's tasks after a program wrote its status: %v", err)
 	}
 }
@@ -157,18 +145,18 @@ var attackerTask = map[string]any{"podTemplate": map[string]any{"spec": map[stri
 // would make every read of the namespace's tasks fail. The API server refuses every write of it but the
 // controller's first, and a Job made again is the template's.
 func TestAProgramCannotForgeTheResolvedTask(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, resizeTemplate(ns))
+	ns := fw.ManagedNamespace(t, manager.Options{})
+	fw.Create(t, resizeTemplate(ns))
 	task := testutil.MakeLongTask("resize", ns).TemplateRef("resize-photos").Parameter("album", "cats").Obj()
-	create(t, task)
+	fw.Create(t, task)
 	plain := testutil.MakeLongTask("plain", ns).Obj()
-	create(t, plain)
-	job := waitForJob(t, task)
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.Create(t, plain)
+	job := fw.WaitForJob(t, task)
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.ResolvedTask).NotTo(gomega.BeNil())
 	})
-	program := programClient(t, ns, job.Spec.Template.Spec.ServiceAccountName)
-	plainProgram := programClient(t, ns, waitForJob(t, plain).Spec.Template.Spec.ServiceAccountName)
+	program := fw.ClientWithToken(t, fw.Token(t, ns, job.Spec.Template.Spec.ServiceAccountName))
+	plainProgram := fw.ClientWithToken(t, fw.Token(t, ns, fw.WaitForJob(t, plain).Spec.Template.Spec.ServiceAccountName))
 
 	// The pod comes last, so that without the rule it is what the record says when the Job is made again.
 	for _, write := range []struct {
@@ -191,17 +179,17 @@ func TestAProgramCannotForgeTheResolvedTask(t *testing.T) {
 		}
 	}
 	var tasks longtaskv1.LongTaskList
-	if err := k8sClient.List(context.Background(), &tasks, client.InNamespace(ns)); err != nil {
+	if err := fw.Client.List(context.Background(), &tasks, client.InNamespace(ns)); err != nil {
 		t.Fatalf("listing the namespace's tasks after their programs wrote status.resolvedTask: %v", err)
 	}
 
 	// Someone deletes the Job to run the task again; envtest has no garbage collector to delete it later.
-	if err := k8sClient.Delete(context.Background(), job, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+	if err := fw.Client.Delete(context.Background(), job, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
 		t.Fatal(err)
 	}
 	var again batchv1.Job
-	eventually(t, func(g gomega.Gomega) {
-		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), &again)).To(gomega.Succeed())
+	framework.Eventually(t, func(g gomega.Gomega) {
+		g.Expect(fw.Client.Get(context.Background(), client.ObjectKeyFromObject(task), &again)).To(gomega.Succeed())
 		g.Expect(again.UID).NotTo(gomega.Equal(job.UID))
 	})
 	g := gomega.NewWithT(t)
@@ -217,21 +205,21 @@ func TestAProgramCannotForgeTheResolvedTask(t *testing.T) {
 // so that token can write the first one. The controller creates a Job only from what the template says
 // when it creates it: the task fails, saying why, and nothing of the record runs.
 func TestAnEarlierWorkerCannotChooseWhatATaskRuns(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	ctx := context.Background()
 	earlier := testutil.MakeLongTask("resize", ns).Obj()
-	create(t, earlier)
-	earlierJob := waitForJob(t, earlier)
-	program := programClient(t, ns, earlierJob.Spec.Template.Spec.ServiceAccountName)
+	fw.Create(t, earlier)
+	earlierJob := fw.WaitForJob(t, earlier)
+	program := fw.ClientWithToken(t, fw.Token(t, ns, earlierJob.Spec.Template.Spec.ServiceAccountName))
 	for _, obj := range []client.Object{earlier, earlierJob} {
-		if err := k8sClient.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+		if err := fw.Client.Delete(ctx, obj, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	task := testutil.MakeLongTask("resize", ns).TemplateRef("resize-photos").Parameter("album", "cats").Obj()
-	create(t, task)
-	eventually(t, func(g gomega.Gomega) {
+	fw.Create(t, task)
+	framework.Eventually(t, func(g gomega.Gomega) {
 		g.Expect(patchResolvedTask(program, task, attackerTask)).To(gomega.Succeed())
 	})
 	// The garbage collector's part: the earlier task's worker access goes, and with it the token.
@@ -240,21 +228,21 @@ func TestAnEarlierWorkerCannotChooseWhatATaskRuns(t *testing.T) {
 	} {
 		obj.SetNamespace(ns)
 		obj.SetName("longtask-worker-resize")
-		if err := k8sClient.Delete(ctx, obj); err != nil {
+		if err := fw.Client.Delete(ctx, obj); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// Deleting them raises no event for the task, which looks again only every 30s: a label brings it back now.
-	if err := k8sClient.Patch(ctx, task.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"touched":"yes"}}}`))); err != nil {
+	if err := fw.Client.Patch(ctx, task.DeepCopy(), client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"touched":"yes"}}}`))); err != nil {
 		t.Fatal(err)
 	}
 
-	got := eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	got := fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseFailed))
 	})
 	g := gomega.NewWithT(t)
 	g.Expect(got.Status.Failure.Reason).To(gomega.Equal("TemplateChanged"))
 	g.Expect(got.Status.Failure.Message).To(gomega.ContainSubstring("LongTaskTemplate resize-photos was not found"))
-	err := k8sClient.Get(ctx, client.ObjectKeyFromObject(task), &batchv1.Job{})
+	err := fw.Client.Get(ctx, client.ObjectKeyFromObject(task), &batchv1.Job{})
 	g.Expect(apierrors.IsNotFound(err)).To(gomega.BeTrue(), "getting the Job of a task whose status.resolvedTask was forged: %v", err)
 }

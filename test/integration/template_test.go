@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +18,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/manager"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
+	"github.com/longtask-dev/longtask/test/integration/framework"
 )
 
 // resizeTemplate takes a count of photos, a number up to 999, and an album, which reaches the program in
@@ -38,13 +39,13 @@ func resizeTemplate(ns string) *longtaskv1.LongTaskTemplate {
 }
 
 func TestTaskFromTemplateRunsWithItsParameters(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	template := resizeTemplate(ns)
-	create(t, template)
+	fw.Create(t, template)
 	task := testutil.MakeLongTask("resize", ns).TemplateRef("resize-photos").Parameter("count", "150").Parameter("album", "cats").Obj()
-	create(t, task)
+	fw.Create(t, task)
 
-	job := waitForJob(t, task)
+	job := fw.WaitForJob(t, task)
 	g := gomega.NewWithT(t)
 	container := job.Spec.Template.Spec.Containers[0]
 	g.Expect(container.Image).To(gomega.Equal("resizer:1"))
@@ -52,7 +53,7 @@ func TestTaskFromTemplateRunsWithItsParameters(t *testing.T) {
 	g.Expect(container.Args).To(gomega.Equal([]string{"--quality=high"}))
 	g.Expect(container.Env).To(gomega.ContainElement(corev1.EnvVar{Name: "ALBUM", Value: "cats"}))
 	g.Expect(job.Spec.BackoffLimit).To(gomega.Equal(ptr.To[int32](2)), "retries come from the template")
-	got := eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	got := fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.ResolvedTask).NotTo(gomega.BeNil())
 		g.Expect(got.Status.JobName).To(gomega.Equal("resize"))
 	})
@@ -61,40 +62,40 @@ func TestTaskFromTemplateRunsWithItsParameters(t *testing.T) {
 	resolved := got.Status.ResolvedTask
 
 	// A started task runs what it resolved, whatever becomes of the template.
-	g.Expect(k8sClient.Delete(context.Background(), template)).To(gomega.Succeed())
-	setJobStatus(t, testutil.FromJob(job).Started(time.Now()).Succeeded(time.Now()).Obj())
-	got = eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	g.Expect(fw.Client.Delete(context.Background(), template)).To(gomega.Succeed())
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(time.Now()).Succeeded(time.Now()).Obj())
+	got = fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseSucceeded))
 	})
 	g.Expect(got.Status.ResolvedTask).To(gomega.Equal(resolved))
 }
 
 func TestTaskWithABadParameterFailsWithoutAJob(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, resizeTemplate(ns))
+	ns := fw.ManagedNamespace(t, manager.Options{})
+	fw.Create(t, resizeTemplate(ns))
 	task := testutil.MakeLongTask("resize", ns).TemplateRef("resize-photos").Parameter("count", "20; rm -rf /").Parameter("album", "cats").Obj()
-	create(t, task)
+	fw.Create(t, task)
 
-	got := eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	got := fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseFailed))
 	})
 	g := gomega.NewWithT(t)
 	g.Expect(got.Status.Failure).NotTo(gomega.BeNil())
 	g.Expect(got.Status.Failure.Reason).To(gomega.Equal("InvalidParameters"))
 	g.Expect(got.Status.Failure.Message).To(gomega.ContainSubstring(`spec.parameters[count]: Invalid value: "20; rm -rf /": must match ^[0-9]{1,3}$`))
-	g.Expect(kubectl(ns, "wait", "--for=condition=Failed", "--timeout=10s", "longtask/resize").Run()).To(gomega.Succeed())
-	err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), &batchv1.Job{})
+	g.Expect(fw.Kubectl(ns, "wait", "--for=condition=Failed", "--timeout=10s", "longtask/resize").Run()).To(gomega.Succeed())
+	err := fw.Client.Get(context.Background(), client.ObjectKeyFromObject(task), &batchv1.Job{})
 	g.Expect(apierrors.IsNotFound(err)).To(gomega.BeTrue(), "getting the Job of a task whose parameters did not fit: %v", err)
-	eventually(t, func(g gomega.Gomega) {
+	framework.Eventually(t, func(g gomega.Gomega) {
 		g.Expect(taskEvents(g, task, "InvalidParameters")).NotTo(gomega.BeEmpty())
 	})
 }
 
 func TestTaskWaitsForItsTemplate(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).TemplateRef("resize-photos").Parameter("album", "cats").Obj()
-	create(t, task)
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.Create(t, task)
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhasePending))
 		cond := meta.FindStatusCondition(got.Status.Conditions, longtaskv1.ConditionRunning)
 		g.Expect(cond).NotTo(gomega.BeNil())
@@ -102,15 +103,15 @@ func TestTaskWaitsForItsTemplate(t *testing.T) {
 		g.Expect(cond.Reason).To(gomega.Equal("TemplateNotFound"))
 		g.Expect(cond.Message).To(gomega.ContainSubstring("LongTaskTemplate resize-photos not found"))
 	})
-	eventually(t, func(g gomega.Gomega) {
+	framework.Eventually(t, func(g gomega.Gomega) {
 		g.Expect(taskEvents(g, task, "TemplateNotFound")).To(gomega.HaveLen(1))
 	})
 
-	create(t, resizeTemplate(ns))
-	job := waitForJob(t, task)
+	fw.Create(t, resizeTemplate(ns))
+	job := fw.WaitForJob(t, task)
 	gomega.NewWithT(t).Expect(job.Spec.Template.Spec.Containers[0].Command).To(gomega.HaveExactElements(
 		"/longtask/bin/longtask-worker", "run", "--", "resize", "--count", "20"))
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.ResolvedTask).NotTo(gomega.BeNil())
 		g.Expect(meta.FindStatusCondition(got.Status.Conditions, longtaskv1.ConditionRunning).Reason).NotTo(gomega.Equal("TemplateNotFound"))
 	})
@@ -121,14 +122,14 @@ func TestTaskWaitsForItsTemplate(t *testing.T) {
 func applyTemplate(t *testing.T, ns, spec string) (string, bool) {
 	t.Helper()
 	manifest := fmt.Sprintf("apiVersion: longtask.dev/v1alpha1\nkind: LongTaskTemplate\nmetadata:\n  name: template\nspec:\n%s", spec)
-	cmd := kubectl(ns, "apply", "-f", "-")
+	cmd := fw.Kubectl(ns, "apply", "-f", "-")
 	cmd.Stdin = strings.NewReader(manifest)
 	out, err := cmd.CombinedOutput()
 	return string(out), err == nil
 }
 
 func TestBadTemplateSpecsAreRefused(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.Namespace(t)
 	tasks := map[string]struct {
 		spec string
 		want []string
@@ -203,7 +204,7 @@ func TestBadTemplateSpecsAreRefused(t *testing.T) {
 }
 
 func TestTemplateRefAndParametersAreImmutable(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.Namespace(t)
 	// No template of that name: the task waits, and its spec can be tried against the rules meanwhile.
 	if out, ok := applyTask(t, ns, "resize", indent("templateRef: {name: resize-photos}\nparameters: [{name: count, value: '5'}]")); !ok {
 		t.Fatalf("creating the task: %s", out)
@@ -232,16 +233,10 @@ func TestTemplateRefAndParametersAreImmutable(t *testing.T) {
 	}
 }
 
-// eventually retries check until it passes.
-func eventually(t *testing.T, check func(g gomega.Gomega)) {
-	t.Helper()
-	gomega.NewWithT(t).Eventually(check, timeout, interval).Should(gomega.Succeed())
-}
-
 // taskEvents lists the task's Events of a reason.
 func taskEvents(g gomega.Gomega, task *longtaskv1.LongTask, reason string) []eventsv1.Event {
 	list := &eventsv1.EventList{}
-	g.Expect(k8sClient.List(context.Background(), list, client.InNamespace(task.Namespace))).To(gomega.Succeed())
+	g.Expect(fw.Client.List(context.Background(), list, client.InNamespace(task.Namespace))).To(gomega.Succeed())
 	var found []eventsv1.Event
 	for _, e := range list.Items {
 		if e.Regarding.Name == task.Name && e.Reason == reason {
@@ -254,8 +249,8 @@ func taskEvents(g gomega.Gomega, task *longtaskv1.LongTask, reason string) []eve
 // The sample templates that make dev applies are valid, and a task started from each with only its
 // required values gets its Job.
 func TestSampleTemplatesStartTasks(t *testing.T) {
-	ns := newNamespace(t)
-	if out, err := kubectl(ns, "apply", "-f", filepath.Join("..", "..", "config", "samples", "templates.yaml")).CombinedOutput(); err != nil {
+	ns := fw.ManagedNamespace(t, manager.Options{})
+	if out, err := fw.Kubectl(ns, "apply", "-f", fw.Path("config", "samples", "templates.yaml")).CombinedOutput(); err != nil {
 		t.Fatalf("applying the sample templates: %v\n%s", err, out)
 	}
 	cases := map[string]struct {
@@ -275,8 +270,8 @@ func TestSampleTemplatesStartTasks(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			create(t, tc.task)
-			job := waitForJob(t, tc.task)
+			fw.Create(t, tc.task)
+			job := fw.WaitForJob(t, tc.task)
 			container := job.Spec.Template.Spec.Containers[0]
 			g := gomega.NewWithT(t)
 			g.Expect(container.Command).To(gomega.Equal(tc.wantCommand))

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/onsi/gomega"
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,6 +19,7 @@ import (
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
 	"github.com/longtask-dev/longtask/internal/ui"
+	"github.com/longtask-dev/longtask/test/integration/framework"
 )
 
 // The rights a person using the UI may have in a namespace.
@@ -30,30 +30,6 @@ var (
 	// readJobs tells a task's pods from others with its label: they are its Job's.
 	readJobs = rbacv1.PolicyRule{APIGroups: []string{"batch"}, Resources: []string{"jobs"}, Verbs: []string{"get"}}
 )
-
-// personToken makes a ServiceAccount in namespace with only the given rights there, and returns a token
-// of it, as `kubectl create token` would.
-func personToken(t *testing.T, namespace, name string, rules ...rbacv1.PolicyRule) string {
-	t.Helper()
-	ctx := context.Background()
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}}
-	role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace}, Rules: rules}
-	binding := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: namespace}},
-	}
-	for _, obj := range []client.Object{sa, role, binding} {
-		if err := k8sClient.Create(ctx, obj); err != nil {
-			t.Fatal(err)
-		}
-	}
-	request := &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}
-	if err := k8sClient.SubResource("token").Create(ctx, sa, request); err != nil {
-		t.Fatal(err)
-	}
-	return request.Status.Token
-}
 
 // resizeTemplateForUI is a template with a checked parameter, an enum and a free-text one.
 func resizeTemplateForUI(ns string) *longtaskv1.LongTaskTemplate {
@@ -128,9 +104,9 @@ func postForm(t *testing.T, page, action, token string, form url.Values) (int, s
 }
 
 func TestUIShowsAVisitorWithoutATokenNothing(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, testutil.MakeLongTask("secret-plans", ns).Obj())
-	base := startUIWith(t, uiConfig, ui.AuthToken, true)
+	ns := fw.Namespace(t)
+	fw.Create(t, testutil.MakeLongTask("secret-plans", ns).Obj())
+	base := fw.StartUI(t, fw.UIConfig, ui.Options{Auth: ui.AuthToken})
 
 	for _, tc := range []struct {
 		path, token string
@@ -161,19 +137,19 @@ func TestUIShowsAVisitorWithoutATokenNothing(t *testing.T) {
 }
 
 func TestUIShowsEachViewerWhatTheirRBACAllows(t *testing.T) {
-	mine, theirs := newNamespace(t), newNamespace(t)
-	create(t, testutil.MakeLongTask("mine", mine).Obj())
-	create(t, testutil.MakeLongTask("theirs", theirs).Obj())
-	token := personToken(t, mine, "alice", viewTasks)
-	base := startUIWith(t, uiConfig, ui.AuthToken, true)
+	mine, theirs := fw.Namespace(t), fw.Namespace(t)
+	fw.Create(t, testutil.MakeLongTask("mine", mine).Obj())
+	fw.Create(t, testutil.MakeLongTask("theirs", theirs).Obj())
+	token := fw.Token(t, mine, "alice", viewTasks)
+	base := fw.StartUI(t, fw.UIConfig, ui.Options{Auth: ui.AuthToken})
 
-	g := gomega.NewWithT(t)
-	g.Eventually(func(g gomega.Gomega) {
+	framework.Eventually(t, func(g gomega.Gomega) {
 		code, body, _ := request(t, http.MethodGet, base+"/api/tasks", token, nil, nil)
 		g.Expect(code).To(gomega.Equal(http.StatusOK))
 		g.Expect(body).To(gomega.ContainSubstring(`"name":"mine"`))
 		g.Expect(body).NotTo(gomega.ContainSubstring("theirs"))
-	}, timeout, interval).Should(gomega.Succeed())
+	})
+	g := gomega.NewWithT(t)
 
 	code, body, _ := request(t, http.MethodGet, base+"/tasks/"+theirs+"/theirs", token, nil, nil)
 	g.Expect(code).To(gomega.Equal(http.StatusForbidden))
@@ -182,17 +158,17 @@ func TestUIShowsEachViewerWhatTheirRBACAllows(t *testing.T) {
 }
 
 func TestUIStartsATaskFromATemplateAsTheViewer(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, resizeTemplateForUI(ns))
-	alice := personToken(t, ns, "alice", viewTasks, startTasks)
-	bob := personToken(t, ns, "bob", viewTasks) // may look, may not start
-	base := startUIWith(t, uiConfig, ui.AuthToken, true)
+	ns := fw.Namespace(t)
+	fw.Create(t, resizeTemplateForUI(ns))
+	alice := fw.Token(t, ns, "alice", viewTasks, startTasks)
+	bob := fw.Token(t, ns, "bob", viewTasks) // may look, may not start
+	base := fw.StartUI(t, fw.UIConfig, ui.Options{Auth: ui.AuthToken})
 	form := base + "/templates/" + ns + "/resize-photos"
-	g := gomega.NewWithT(t)
-	g.Eventually(func() int {
+	framework.Eventually(t, func(g gomega.Gomega) {
 		code, _, _ := request(t, http.MethodGet, form, alice, nil, nil)
-		return code
-	}, timeout, interval).Should(gomega.Equal(http.StatusOK))
+		g.Expect(code).To(gomega.Equal(http.StatusOK))
+	})
+	g := gomega.NewWithT(t)
 
 	// A value the template refuses: the form comes back with it, and says which parameter and why.
 	code, body, _ := postForm(t, form, form, alice, url.Values{"param.count": {"lots"}, "param.size": {"large"}})
@@ -213,7 +189,7 @@ func TestUIStartsATaskFromATemplateAsTheViewer(t *testing.T) {
 	g.Expect(code).To(gomega.Equal(http.StatusSeeOther))
 	g.Expect(location).To(gomega.MatchRegexp(`^/tasks/` + ns + `/resize-photos-[a-z0-9]{5}$`))
 	task := &longtaskv1.LongTask{}
-	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: strings.TrimPrefix(location, "/tasks/"+ns+"/")}, task)).To(gomega.Succeed())
+	g.Expect(fw.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: strings.TrimPrefix(location, "/tasks/"+ns+"/")}, task)).To(gomega.Succeed())
 	g.Expect(task.Labels).To(gomega.HaveKeyWithValue(longtaskv1.LabelTemplate, "resize-photos"))
 	g.Expect(task.Spec.TemplateRef).To(gomega.Equal(&longtaskv1.TemplateRef{Name: "resize-photos"}))
 	g.Expect(task.Spec.Parameters).To(gomega.ConsistOf(

@@ -8,19 +8,16 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/longtask-dev/longtask/internal/ui"
 )
@@ -28,44 +25,13 @@ import (
 // sessionSecretName is the Secret the UI reads its session key from, as config/ deploys it.
 const sessionSecretName = "longtask-ui-session"
 
-// uiSessionRole gives the UI's user, in namespace, the Role generated into config/ui/rbac from the markers
-// in cmd/ui: what the deployed UI may do with Secrets in its own namespace.
-func uiSessionRole(t *testing.T, namespace string) {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "config", "ui", "rbac", "role.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var role *rbacv1.Role
-	for _, doc := range strings.Split(string(data), "\n---") {
-		r := &rbacv1.Role{}
-		if err := yaml.Unmarshal([]byte(doc), r); err != nil {
-			t.Fatal(err)
-		}
-		if r.Kind == "Role" {
-			role = r
-		}
-	}
-	if role == nil {
-		t.Fatal("config/ui/rbac/role.yaml has no Role")
-	}
-	role.Namespace = namespace
-	binding := &rbacv1.RoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name, Namespace: namespace},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: "longtask-ui"}},
-	}
-	create(t, role)
-	create(t, binding)
-}
-
 // The UI reads its session Secret and makes none: the install does. With its generated RBAC it may get
 // that one Secret and create no Secret at all, and a missing one stops it with a message that says how to
 // make it.
 func TestUIReadsItsSessionSecretAndCreatesNone(t *testing.T) {
-	ns := newNamespace(t)
-	uiSessionRole(t, ns)
-	kube, err := kubernetes.NewForConfig(uiConfig)
+	ns := fw.Namespace(t)
+	fw.GrantUIInstallRole(t, ns)
+	kube, err := kubernetes.NewForConfig(fw.UIConfig)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +41,7 @@ func TestUIReadsItsSessionSecretAndCreatesNone(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "kubectl create secret generic "+sessionSecretName+" -n "+ns) {
 		t.Errorf("without the Secret: %v; want an error saying how to create it", err)
 	}
-	if err := k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: sessionSecretName}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
+	if err := fw.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: sessionSecretName}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the Secret after the UI looked for it: %v; want it still missing", err)
 	}
 	_, err = kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: sessionSecretName}}, metav1.CreateOptions{})
@@ -85,7 +51,7 @@ func TestUIReadsItsSessionSecretAndCreatesNone(t *testing.T) {
 
 	// Made as the error says, with kubectl: 32 random bytes in base64.
 	secret := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0x5a}, 32))
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: sessionSecretName, Namespace: ns}, Data: map[string][]byte{"key": []byte(secret)}})
+	fw.Create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: sessionSecretName, Namespace: ns}, Data: map[string][]byte{"key": []byte(secret)}})
 	if key, err := ui.SessionKey(ctx, kube, ns, sessionSecretName); err != nil || string(key) != secret {
 		t.Errorf("SessionKey = %q, %v; want the Secret's key", key, err)
 	}
@@ -95,7 +61,7 @@ func TestUIReadsItsSessionSecretAndCreatesNone(t *testing.T) {
 // that Helm does not manage (made with kubectl, or by a UI from before the chart made it). helm template
 // --dry-run=server looks the Secret up on the API server as install and upgrade do.
 func TestChartMakesTheUISessionSecretAndKeepsItsKey(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.Namespace(t)
 	release := "session"
 	name := release + "-ui-session"
 	ctx := context.Background()
@@ -109,16 +75,16 @@ func TestChartMakesTheUISessionSecretAndKeepsItsKey(t *testing.T) {
 	installed := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns,
 		Annotations: map[string]string{"meta.helm.sh/release-name": release, "meta.helm.sh/release-namespace": ns}},
 		Data: map[string][]byte{"key": mustDecode(t, first)}}
-	create(t, installed)
+	fw.Create(t, installed)
 	if again := chartSessionSecret(t, release, ns); again != first {
 		t.Errorf("an upgrade renders the key %q, want the installed %q", again, first)
 	}
 
 	// Not Helm's: not rendered, so Helm neither refuses to adopt it nor replaces its key.
-	if err := k8sClient.Delete(ctx, installed); err != nil {
+	if err := fw.Client.Delete(ctx, installed); err != nil {
 		t.Fatal(err)
 	}
-	create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Data: map[string][]byte{"key": mustDecode(t, first)}})
+	fw.Create(t, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, Data: map[string][]byte{"key": mustDecode(t, first)}})
 	if got := chartSessionSecret(t, release, ns); got != "" {
 		t.Errorf("with a Secret Helm does not manage, the chart renders one with key %q; want none", got)
 	}
@@ -130,10 +96,10 @@ func chartSessionSecret(t *testing.T, release, namespace string) string {
 	t.Helper()
 	helm := os.Getenv("HELM")
 	if helm == "" {
-		helm = filepath.Join("..", "..", "bin", "helm")
+		helm = fw.Path("bin", "helm")
 	}
-	cmd := exec.Command(helm, "template", release, filepath.Join("..", "..", "charts", "longtask"), "--namespace", namespace,
-		"--dry-run=server", "--kubeconfig", kubeconfig)
+	cmd := exec.Command(helm, "template", release, fw.Path("charts", "longtask"), "--namespace", namespace,
+		"--dry-run=server", "--kubeconfig", fw.Kubeconfig)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +16,7 @@ import (
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
 	"github.com/longtask-dev/longtask/internal/ui"
+	"github.com/longtask-dev/longtask/test/integration/framework"
 )
 
 // openStreamAs opens an event stream of the UI with token, as an EventSource would, and returns a channel
@@ -56,10 +58,10 @@ func TestUIStreamsEndWhenTheViewersAccessEnds(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			ns := newNamespace(t)
-			create(t, testutil.MakeLongTask("resize", ns).Phase(longtaskv1.PhaseRunning).Obj())
-			token := personToken(t, ns, "alice", viewTasks, readLogs, readJobs)
-			base := startUIWithOptions(t, uiConfig, ui.Options{Auth: ui.AuthToken, ReviewTTL: time.Second}, true)
+			ns := fw.Namespace(t)
+			fw.Create(t, testutil.MakeLongTask("resize", ns).Phase(longtaskv1.PhaseRunning).Obj())
+			token := fw.Token(t, ns, "alice", viewTasks, readLogs, readJobs)
+			base := fw.StartUI(t, fw.UIConfig, ui.Options{Auth: ui.AuthToken, ReviewTTL: time.Second})
 			waitForTask(t, base, ns, token)
 
 			streams := map[string]<-chan struct{}{
@@ -75,14 +77,14 @@ func TestUIStreamsEndWhenTheViewersAccessEnds(t *testing.T) {
 				default:
 				}
 			}
-			if err := k8sClient.Delete(context.Background(), revoke(ns)); err != nil {
+			if err := fw.Client.Delete(context.Background(), revoke(ns)); err != nil {
 				t.Fatal(err)
 			}
 			for what, ended := range streams {
 				select {
 				case <-ended:
-				case <-time.After(timeout):
-					t.Errorf("the %s stream went on %s after %s", what, timeout, name)
+				case <-time.After(framework.Timeout):
+					t.Errorf("the %s stream went on %s after %s", what, framework.Timeout, name)
 				}
 			}
 		})
@@ -92,15 +94,8 @@ func TestUIStreamsEndWhenTheViewersAccessEnds(t *testing.T) {
 // waitForTask waits until the UI's cache has the task and the viewer may see it.
 func waitForTask(t *testing.T, base, ns, token string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
+	framework.Eventually(t, func(g gomega.Gomega) {
 		code, _, _ := request(t, http.MethodGet, base+"/api/tasks/"+ns+"/resize", token, nil, nil)
-		if code == http.StatusOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the task's JSON answered %d for %s", code, timeout)
-		}
-		time.Sleep(interval)
-	}
+		g.Expect(code).To(gomega.Equal(http.StatusOK), "the task's JSON")
+	})
 }

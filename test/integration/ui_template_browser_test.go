@@ -13,20 +13,22 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/manager"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
 	"github.com/longtask-dev/longtask/internal/ui"
 )
 
-// screenshotDir keeps a picture of each page the browser tests look at (README: "Screenshots").
-var screenshotDir = filepath.Join("..", "..", "bin", "screenshots")
-
-// screenshot saves the whole page as bin/screenshots/TEST-NAME.png.
+// screenshot saves the whole page as bin/screenshots/TEST-NAME.png: a picture of each page the browser
+// tests look at (README: "Screenshots").
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	// A page still loading has no size yet, and Chromium refuses to take its picture.
+	expectPage[string](t, ctx, `document.readyState`, gomega.Equal("complete"))
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("taking a screenshot: %v", err)
 	}
+	screenshotDir := fw.Path("bin", "screenshots")
 	if err := os.MkdirAll(screenshotDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -43,12 +45,13 @@ func signIn(t *testing.T, base, token string) context.Context {
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/")); err != nil {
 		t.Fatal(err)
 	}
-	pageValue[bool](t, ctx, `location.pathname === "/signin"`)
+	expectPage[string](t, ctx, `location.pathname`, gomega.Equal("/signin"))
 	screenshot(t, ctx, "signin")
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("token"), token), chromedp.Submit(chromedp.ID("token"))); err != nil {
 		t.Fatal(err)
 	}
-	pageValue[bool](t, ctx, `location.pathname === "/" && document.getElementById("viewer") !== null`)
+	expectPage[string](t, ctx, `location.pathname`, gomega.Equal("/"))
+	expectPage[string](t, ctx, `document.getElementById("viewer")?.textContent ?? ""`, gomega.Not(gomega.BeEmpty()), "signed in, the list names the viewer")
 	return ctx
 }
 
@@ -58,30 +61,32 @@ func click(t *testing.T, ctx context.Context, selector, pathRegexp string) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(selector))); err != nil {
 		t.Fatalf("clicking %s: %v", selector, err)
 	}
-	pageValue[bool](t, ctx, `new RegExp(`+jsString(pathRegexp)+`).test(location.pathname) && document.readyState === "complete"`)
+	expectPage[loadedPage](t, ctx, `({path: location.pathname, state: document.readyState})`,
+		gomega.And(gomega.HaveField("Path", gomega.MatchRegexp(pathRegexp)), gomega.HaveField("State", gomega.Equal("complete"))))
 }
 
-func jsString(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+// loadedPage is where the browser is, and whether the page there is loaded.
+type loadedPage struct {
+	Path  string `json:"path"`
+	State string `json:"state"`
 }
 
 func TestBrowserStartsATaskFromATemplateAndRunsItAgain(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, resizeTemplateForUI(ns))
-	token := personToken(t, ns, "alice", viewTasks, startTasks, readLogs, readJobs)
-	base := startUIWith(t, uiConfig, ui.AuthToken, true)
+	ns := fw.ManagedNamespace(t, manager.Options{})
+	fw.Create(t, resizeTemplateForUI(ns))
+	token := fw.Token(t, ns, "alice", viewTasks, startTasks, readLogs, readJobs)
+	base := fw.StartUI(t, fw.UIConfig, ui.Options{Auth: ui.AuthToken})
 	ctx := signIn(t, base, token)
 
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/templates")); err != nil {
 		t.Fatal(err)
 	}
-	pageValue[bool](t, ctx, `[...document.querySelectorAll(".templates a")].some(a => a.textContent === "resize-photos")`)
+	expectPage[[]string](t, ctx, `[...document.querySelectorAll(".templates a")].map(a => a.textContent)`, gomega.ContainElement("resize-photos"))
 	screenshot(t, ctx, "templates")
 	click(t, ctx, `.templates a`, `^/templates/`+ns+`/resize-photos$`)
-	g := gomega.NewWithT(t)
-	g.Expect(pageValue[string](t, ctx, `document.getElementById("param-count").value`)).To(gomega.Equal("20"), "the form starts from the default")
-	g.Expect(pageValue[string](t, ctx, `document.getElementById("param-size").tagName`)).To(gomega.Equal("SELECT"), "an enum is a choice")
-	g.Expect(pageValue[string](t, ctx, `document.body.textContent`)).To(gomega.ContainSubstring("How many photos"))
+	expectPage[string](t, ctx, `document.getElementById("param-count").value`, gomega.Equal("20"), "the form starts from the default")
+	expectPage[string](t, ctx, `document.getElementById("param-size").tagName`, gomega.Equal("SELECT"), "an enum is a choice")
+	expectPage[string](t, ctx, `document.body.textContent`, gomega.ContainSubstring("How many photos"))
 	if err := chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.ID("param-count"), "8"),
 		chromedp.SetValue(chromedp.ID("param-size"), "large"),
@@ -90,38 +95,38 @@ func TestBrowserStartsATaskFromATemplateAndRunsItAgain(t *testing.T) {
 	}
 	screenshot(t, ctx, "form")
 	click(t, ctx, "#start", `^/tasks/`+ns+`/resize-photos-[a-z0-9]{5}$`)
-	name := pageValue[string](t, ctx, `document.body.dataset.name`)
+	name := expectPage[string](t, ctx, `document.body.dataset.name`, gomega.Not(gomega.BeEmpty()))
 
 	task := &longtaskv1.LongTask{}
-	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, task)).To(gomega.Succeed())
-	job := waitForJob(t, task)
+	g := gomega.NewWithT(t)
+	g.Expect(fw.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, task)).To(gomega.Succeed())
+	job := fw.WaitForJob(t, task)
 	// The worker reports; the bar moves.
-	workerReports(t, task, progressPatch(2, 8, "Resized cat.jpg"))
-	pageValue[bool](t, ctx, `document.getElementById("bar") && document.getElementById("bar").value === 25`)
-	g.Expect(pageValue[string](t, ctx, `document.getElementById("transport").textContent`)).To(gomega.Equal("live"))
+	worker := fw.Worker(t, task)
+	worker.Reports("::progress 2/8 Resized cat.jpg")
+	expectPage[float64](t, ctx, `document.getElementById("bar")?.value`, gomega.Equal(25.0))
+	expectPage[string](t, ctx, `document.getElementById("transport").textContent`, gomega.Equal("live"))
 	screenshot(t, ctx, "running")
-	workerReports(t, task, progressPatch(8, 8, "done"))
-	workerReports(t, task, `{"status":{"result":"{\"thumbnails\": 8}"}}`)
-	setJobStatus(t, testutil.FromJob(job).Started(time.Now()).Succeeded(time.Now()).Obj())
-	pageValue[bool](t, ctx, `document.getElementById("result") !== null`)
-	g.Expect(pageValue[string](t, ctx, `document.getElementById("result").textContent`)).To(gomega.Equal(`{"thumbnails": 8}`))
-	g.Expect(pageValue[string](t, ctx, `document.getElementById("phase").textContent`)).To(gomega.Equal("Succeeded"))
+	worker.Reports("::progress 8/8 done", `::result {"thumbnails": 8}`)
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(time.Now()).Succeeded(time.Now()).Obj())
+	expectPage[string](t, ctx, `document.getElementById("result")?.textContent`, gomega.Equal(`{"thumbnails": 8}`))
+	expectPage[string](t, ctx, `document.getElementById("phase").textContent`, gomega.Equal("Succeeded"))
 	screenshot(t, ctx, "succeeded")
 
 	// Run again starts a new task with the same template and values.
 	click(t, ctx, "#again", `^/tasks/`+ns+`/resize-photos-[a-z0-9]{5}$`)
-	again := pageValue[string](t, ctx, `document.body.dataset.name !== `+jsString(name)+` && document.body.dataset.name`)
+	again := expectPage[string](t, ctx, `document.body.dataset.name`, gomega.And(gomega.Not(gomega.BeEmpty()), gomega.Not(gomega.Equal(name))))
 	second := &longtaskv1.LongTask{}
-	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: again}, second)).To(gomega.Succeed())
+	g.Expect(fw.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: again}, second)).To(gomega.Succeed())
 	g.Expect(second.Spec.Parameters).To(gomega.ConsistOf(task.Spec.Parameters))
 	g.Expect(second.Spec.TemplateRef).To(gomega.Equal(task.Spec.TemplateRef))
 }
 
 func TestBrowserRefusesABadValueAndKeepsTheForm(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, resizeTemplateForUI(ns))
-	base := startUIWith(t, uiConfig, ui.AuthToken, true)
-	ctx := signIn(t, base, personToken(t, ns, "alice", viewTasks, startTasks))
+	ns := fw.Namespace(t)
+	fw.Create(t, resizeTemplateForUI(ns))
+	base := fw.StartUI(t, fw.UIConfig, ui.Options{Auth: ui.AuthToken})
+	ctx := signIn(t, base, fw.Token(t, ns, "alice", viewTasks, startTasks))
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/templates/"+ns+"/resize-photos")); err != nil {
 		t.Fatal(err)
 	}
@@ -132,29 +137,29 @@ func TestBrowserRefusesABadValueAndKeepsTheForm(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("start"))); err != nil {
 		t.Fatal(err)
 	}
-	g := gomega.NewWithT(t)
-	g.Expect(pageValue[string](t, ctx, `document.querySelector(".field.invalid .error")?.textContent`)).To(
+	expectPage[string](t, ctx, `document.querySelector(".field.invalid .error")?.textContent ?? "(no error shown)"`,
 		gomega.And(gomega.ContainSubstring("spec.parameters[count]"), gomega.ContainSubstring("must match [0-9]{1,3}")))
-	g.Expect(pageValue[string](t, ctx, `document.getElementById("param-count").value`)).To(gomega.Equal("lots"))
-	g.Expect(pageValue[string](t, ctx, `document.getElementById("param-album").value`)).To(gomega.Equal("Summer"))
+	expectPage[string](t, ctx, `document.getElementById("param-count").value`, gomega.Equal("lots"))
+	expectPage[string](t, ctx, `document.getElementById("param-album").value`, gomega.Equal("Summer"))
 	screenshot(t, ctx, "refused")
+	g := gomega.NewWithT(t)
 	tasks := &longtaskv1.LongTaskList{}
-	g.Expect(k8sClient.List(context.Background(), tasks, client.InNamespace(ns))).To(gomega.Succeed())
+	g.Expect(fw.Client.List(context.Background(), tasks, client.InNamespace(ns))).To(gomega.Succeed())
 	g.Expect(tasks.Items).To(gomega.BeEmpty(), "a refused form must start no task")
 }
 
 func TestBrowserShowsAVisitorWithoutATokenNothing(t *testing.T) {
-	ns := newNamespace(t)
-	create(t, testutil.MakeLongTask("secret-plans", ns).Obj())
-	base := startUIWith(t, uiConfig, ui.AuthToken, true)
+	ns := fw.Namespace(t)
+	fw.Create(t, testutil.MakeLongTask("secret-plans", ns).Obj())
+	base := fw.StartUI(t, fw.UIConfig, ui.Options{Auth: ui.AuthToken})
 	ctx := browser(t)
 	for _, path := range []string{"/", "/tasks/" + ns + "/secret-plans", "/api/tasks"} {
 		if err := chromedp.Do(ctx, chromedp.Navigate(base+path)); err != nil {
 			t.Fatal(err)
 		}
-		text := pageValue[string](t, ctx, `document.readyState === "complete" && document.body.innerText`)
+		text := expectPage[string](t, ctx, `document.readyState === "complete" ? document.body.innerText : ""`, gomega.Not(gomega.BeEmpty()))
 		if path != "/api/tasks" {
-			gomega.NewWithT(t).Expect(pageValue[string](t, ctx, `location.pathname`)).To(gomega.Equal("/signin"))
+			expectPage[string](t, ctx, `location.pathname`, gomega.Equal("/signin"))
 		}
 		if strings.Contains(text, "secret-plans") && !strings.Contains(path, "secret-plans") {
 			t.Errorf("%s showed a visitor without a token the task: %q", path, text)
@@ -165,33 +170,27 @@ func TestBrowserShowsAVisitorWithoutATokenNothing(t *testing.T) {
 
 func TestBrowserKeepsWhatTasksReportInert(t *testing.T) {
 	const payload = `<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>`
-	ns := newNamespace(t)
-	create(t, resizeTemplateForUI(ns))
-	base := startUIWith(t, uiConfig, ui.AuthToken, true)
-	ctx := signIn(t, base, personToken(t, ns, "alice", viewTasks, startTasks))
+	ns := fw.ManagedNamespace(t, manager.Options{})
+	fw.Create(t, resizeTemplateForUI(ns))
+	base := fw.StartUI(t, fw.UIConfig, ui.Options{Auth: ui.AuthToken})
+	ctx := signIn(t, base, fw.Token(t, ns, "alice", viewTasks, startTasks))
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/templates/"+ns+"/resize-photos"), chromedp.SetValue(chromedp.ID("param-album"), payload)); err != nil {
 		t.Fatal(err)
 	}
 	click(t, ctx, "#start", `^/tasks/`+ns+`/resize-photos-`)
-	name := pageValue[string](t, ctx, `document.body.dataset.name`)
+	name := expectPage[string](t, ctx, `document.body.dataset.name`, gomega.Not(gomega.BeEmpty()))
 	task := &longtaskv1.LongTask{}
 	g := gomega.NewWithT(t)
-	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, task)).To(gomega.Succeed())
-	job := waitForJob(t, task)
-	workerReports(t, task, progressPatch(1, 2, payload))
-	pageValue[bool](t, ctx, `document.getElementById("message").textContent === `+jsString(payload))
-	workerReports(t, task, `{"status":{"result":`+jsString(payload)+`}}`)
-	setJobStatus(t, testutil.FromJob(job).Started(time.Now()).Succeeded(time.Now()).Obj())
-	pageValue[bool](t, ctx, `document.getElementById("result") !== null`)
+	g.Expect(fw.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, task)).To(gomega.Succeed())
+	job := fw.WaitForJob(t, task)
+	worker := fw.Worker(t, task)
+	worker.Reports("::progress 1/2 " + payload)
+	expectPage[string](t, ctx, `document.getElementById("message").textContent`, gomega.Equal(payload))
+	worker.Reports("::result " + payload)
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(time.Now()).Succeeded(time.Now()).Obj())
+	expectPage[string](t, ctx, `document.getElementById("result")?.textContent`, gomega.Equal(payload))
 	screenshot(t, ctx, "inert")
-	for _, check := range []string{
-		`document.getElementById("result").textContent === ` + jsString(payload),
-		`[...document.querySelectorAll(".parameters dd")].some(dd => dd.textContent === ` + jsString(payload) + `)`,
-		`document.querySelectorAll("main img, main script").length === 0`,
-		`window.pwned === undefined`,
-	} {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](check))
-		g.Expect(err).NotTo(gomega.HaveOccurred())
-		g.Expect(ok).To(gomega.BeTrue(), check)
-	}
+	expectPage[[]string](t, ctx, `[...document.querySelectorAll(".parameters dd")].map(dd => dd.textContent)`, gomega.ContainElement(payload))
+	expectPage[[]string](t, ctx, `[...document.querySelectorAll("main img, main script")].map(e => e.outerHTML)`, gomega.BeEmpty())
+	expectPage[string](t, ctx, `typeof window.pwned`, gomega.Equal("undefined"))
 }

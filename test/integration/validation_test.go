@@ -11,7 +11,7 @@ import (
 func applyTask(t *testing.T, ns, name, spec string) (string, bool) {
 	t.Helper()
 	manifest := fmt.Sprintf("apiVersion: longtask.dev/v1alpha1\nkind: LongTask\nmetadata:\n  name: %s\nspec:\n%s", name, spec)
-	cmd := kubectl(ns, "apply", "-f", "-")
+	cmd := fw.Kubectl(ns, "apply", "-f", "-")
 	cmd.Stdin = strings.NewReader(manifest)
 	out, err := cmd.CombinedOutput()
 	return string(out), err == nil
@@ -22,7 +22,7 @@ func indent(spec string) string {
 }
 
 func TestBadSpecsAreRefusedWithTheFieldAndTheReason(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.Namespace(t)
 	cases := map[string]struct {
 		name string
 		spec string
@@ -109,7 +109,7 @@ podTemplate:
 }
 
 func TestSpecIsImmutableExceptCancel(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.Namespace(t)
 	if out, ok := applyTask(t, ns, "resize", indent("command: [resize]\ntotal: 10")); !ok {
 		t.Fatalf("creating the task: %s", out)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -17,34 +16,36 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/manager"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
+	"github.com/longtask-dev/longtask/test/integration/framework"
 )
 
 func TestRetriedDemoTaskResumesFromItsCheckpoint(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resume", ns).Retries(1).
 		Command("longtask-worker", "demo", "--steps", "4", "--fail-at", "2", "--max-delay", "10ms").
 		ProgressInterval(100 * time.Millisecond).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
 	stop := recordProgress(t, task)
 
 	start := time.Now()
-	setJobStatus(t, testutil.FromJob(job).Started(start).Ready().Obj())
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(start).Ready().Obj())
 	out, err := runTaskContainer(t, job)
 	var exitErr *exec.ExitError
 	if !errors.As(err, &exitErr) || exitErr.ExitCode() != 1 {
 		t.Fatalf("the first attempt ended with %v, want exit code 1\n%s", err, out)
 	}
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Checkpoint).To(gomega.Equal(`{"step":2}`))
 	})
 
 	// The Job controller counts the failed pod and starts the next one.
 	retry := testutil.FromJob(job).Started(start).Ready()
 	retry.Status.Failed = 1
-	setJobStatus(t, retry.Obj())
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.SetJobStatus(t, retry.Obj())
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Attempts).To(gomega.Equal(int32(2)))
 	})
 	out, err = runTaskContainer(t, job)
@@ -56,8 +57,8 @@ func TestRetriedDemoTaskResumesFromItsCheckpoint(t *testing.T) {
 
 	done := testutil.FromJob(job).Started(start).Succeeded(time.Now())
 	done.Status.Failed = 1
-	setJobStatus(t, done.Obj())
-	got := eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.SetJobStatus(t, done.Obj())
+	got := fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseSucceeded))
 	})
 	g.Expect(got.Status.Attempts).To(gomega.Equal(int32(2)))
@@ -72,37 +73,37 @@ func TestRetriedDemoTaskResumesFromItsCheckpoint(t *testing.T) {
 }
 
 func TestStalledTaskFailsWithProgressDeadlineExceeded(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("stall", ns).ProgressDeadline(1).Obj()
-	job, _ := startTask(t, task)
+	job, _ := fw.StartTask(t, task)
 
-	got := eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	got := fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseFailed))
 	})
 	g := gomega.NewWithT(t)
 	g.Expect(got.Status.Failure.Reason).To(gomega.Equal("ProgressDeadlineExceeded"))
 	g.Expect(meta.FindStatusCondition(got.Status.Conditions, longtaskv1.ConditionFailed).Reason).To(gomega.Equal("ProgressDeadlineExceeded"))
-	g.Eventually(func(g gomega.Gomega) {
-		g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(job), job)).To(gomega.Succeed())
+	framework.Eventually(t, func(g gomega.Gomega) {
+		g.Expect(fw.Client.Get(context.Background(), client.ObjectKeyFromObject(job), job)).To(gomega.Succeed())
 		g.Expect(job.Spec.Suspend).To(gomega.Equal(ptr.To(true)), "the stalled task's pod must be stopped")
-	}, timeout, interval).Should(gomega.Succeed())
+	})
 }
 
 func TestSIGTERMWritesTheLastProgressBeforeTheWorkerExits(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	marker := filepath.Join(t.TempDir(), "reported")
 	// An interval of an hour: only the start of the attempt is written at once, so the 7/10 report can
 	// only reach the API server through the final write.
 	task := testutil.MakeLongTask("term", ns).ProgressInterval(time.Hour).
 		Command("sh", "-c", fmt.Sprintf(`echo "::progress 7/10 almost there"; touch %s; sleep 60`, marker)).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
 
 	cmd := taskContainerCommand(t, job)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	gomega.NewWithT(t).Eventually(func() error { _, err := os.Stat(marker); return err }, timeout, interval).Should(gomega.Succeed())
+	waitForFile(t, marker)
 	time.Sleep(200 * time.Millisecond) // the worker reads the line the program printed before the marker
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -113,7 +114,7 @@ func TestSIGTERMWritesTheLastProgressBeforeTheWorkerExits(t *testing.T) {
 		t.Fatalf("the worker ended with %v, want 143 (the program's SIGTERM)", err)
 	}
 	got := &longtaskv1.LongTask{}
-	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), got); err != nil {
+	if err := fw.Client.Get(context.Background(), client.ObjectKeyFromObject(task), got); err != nil {
 		t.Fatal(err)
 	}
 	if p := got.Status.Progress; p == nil || p.Summary != "7/10 (70%)" || p.Message != "almost there" {
@@ -122,12 +123,12 @@ func TestSIGTERMWritesTheLastProgressBeforeTheWorkerExits(t *testing.T) {
 }
 
 func TestChattyTaskWritesAtMostOncePerInterval(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	// About 10,000 lines a second for 3 seconds, progress and ordinary output mixed.
 	program := `awk 'BEGIN { for (i = 1; i <= 30000; i++) { print "::progress " i "/30000 line " i; print "output " i; if (i % 100 == 0) system("sleep 0.01") } }'`
 	task := testutil.MakeLongTask("chatty", ns).ProgressInterval(time.Second).Command("sh", "-c", program).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
 	stop := recordProgress(t, task)
 
 	started := time.Now()
@@ -147,11 +148,11 @@ func TestChattyTaskWritesAtMostOncePerInterval(t *testing.T) {
 }
 
 func TestProgressAndResultFiles(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	program := `echo "3/10" > "$ARGO_PROGRESS_FILE"; sleep 0.5; echo "7/10 halfway" >> "$LONGTASK_PROGRESS_FILE"; sleep 0.5; printf '{"files": 10}\n' > "$LONGTASK_RESULT_FILE"`
 	task := testutil.MakeLongTask("files", ns).ProgressInterval(100*time.Millisecond).Command("sh", "-c", program).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
 	stop := recordProgress(t, task)
 	if out, err := runTaskContainer(t, job); err != nil {
 		t.Fatalf("the worker failed: %v\n%s", err, out)
@@ -164,32 +165,20 @@ func TestProgressAndResultFiles(t *testing.T) {
 	g := gomega.NewWithT(t)
 	g.Expect(summaries).To(gomega.ContainElements("3/10 (30%)", "7/10 (70%)"), "Argo's N/M progress file format works unchanged")
 	got := &longtaskv1.LongTask{}
-	g.Expect(k8sClient.Get(context.Background(), client.ObjectKeyFromObject(task), got)).To(gomega.Succeed())
+	g.Expect(fw.Client.Get(context.Background(), client.ObjectKeyFromObject(task), got)).To(gomega.Succeed())
 	g.Expect(got.Status.Progress.Message).To(gomega.Equal("halfway"))
 	g.Expect(got.Status.Result).To(gomega.Equal(`{"files": 10}`))
 }
 
 func TestWorkerFollowsTheSharedWriteBudget(t *testing.T) {
-	ns := newNamespace(t)
-	tasks := &longtaskv1.LongTaskList{}
-	if err := k8sClient.List(context.Background(), tasks); err != nil {
-		t.Fatal(err)
-	}
-	unfinished := 1 // the task below
-	for _, task := range tasks.Items {
-		if !task.Status.Phase.Finished() {
-			unfinished++
-		}
-	}
-	// A budget at which every unfinished task writes at most once every 4 seconds.
-	writeBudget.SetWritesPerSecond(float64(unfinished) / 4)
-	t.Cleanup(func() { writeBudget.SetWritesPerSecond(0) })
+	// A budget at which the manager's one task writes at most once every 4 seconds.
+	ns := fw.ManagedNamespace(t, manager.Options{ProgressWriteBudget: 0.25})
 
 	program := `for i in $(seq 1 30); do echo "::progress $i/30"; sleep 0.1; done`
 	task := testutil.MakeLongTask("budget", ns).ProgressInterval(100*time.Millisecond).Command("sh", "-c", program).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
-	got := eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
+	got := fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.EffectiveProgressInterval).NotTo(gomega.BeNil())
 		g.Expect(got.Status.EffectiveProgressInterval.Duration).To(gomega.BeNumerically(">=", 4*time.Second))
 	})

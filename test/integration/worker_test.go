@@ -17,7 +17,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/manager"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
+	"github.com/longtask-dev/longtask/test/integration/framework"
 )
 
 // runTaskContainer does what the kubelet would do with the Job's pod: the init container installs the
@@ -47,14 +49,14 @@ func taskContainerCommand(t *testing.T, job *batchv1.Job) *exec.Cmd {
 	for i := range installArgs {
 		installArgs[i] = inPod(installArgs[i])
 	}
-	if out, err := exec.Command(buildBinary(t, longtaskv1.WorkerBinary, "../../cmd/worker"), installArgs...).CombinedOutput(); err != nil {
+	if out, err := exec.Command(fw.Binary(t, "worker", longtaskv1.WorkerBinary), installArgs...).CombinedOutput(); err != nil {
 		t.Fatalf("the install-worker container failed: %v\n%s", err, out)
 	}
 
 	task := spec.Containers[0]
 	cmd := exec.Command(inPod(task.Command[0]), append(task.Command[1:], task.Args...)...)
 	// The worker image has longtask-worker on its PATH; the test's copy stands in for it.
-	cmd.Env = []string{"PATH=" + filepath.Dir(buildBinary(t, longtaskv1.WorkerBinary, "../../cmd/worker")) + ":" + os.Getenv("PATH"), "KUBECONFIG=" + kubeconfig}
+	cmd.Env = []string{"PATH=" + filepath.Dir(fw.Binary(t, "worker", longtaskv1.WorkerBinary)) + ":" + os.Getenv("PATH"), "KUBECONFIG=" + fw.Kubeconfig}
 	for _, env := range task.Env {
 		if env.ValueFrom != nil {
 			t.Fatalf("env %s comes from %v, which this test cannot resolve", env.Name, env.ValueFrom)
@@ -62,6 +64,15 @@ func taskContainerCommand(t *testing.T, job *batchv1.Job) *exec.Cmd {
 		cmd.Env = append(cmd.Env, env.Name+"="+inPod(env.Value))
 	}
 	return cmd
+}
+
+// waitForFile waits until the task's program made the file at path.
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	framework.Eventually(t, func(g gomega.Gomega) {
+		_, err := os.Stat(path)
+		g.Expect(err).NotTo(gomega.HaveOccurred())
+	})
 }
 
 // useKubeconfig makes a task container's command talk to the API server through another kubeconfig.
@@ -79,16 +90,16 @@ type observed struct {
 }
 
 func TestWatchSeesTheDemoTaskProgressToSucceeded(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("demo", ns).
 		Command("longtask-worker", "demo", "--steps", "5", "--max-delay", "300ms").
 		ProgressInterval(100 * time.Millisecond).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
 
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), framework.Timeout)
 	defer cancel()
-	w, err := k8sClient.Watch(ctx, &longtaskv1.LongTaskList{}, client.InNamespace(ns))
+	w, err := fw.Client.Watch(ctx, &longtaskv1.LongTaskList{}, client.InNamespace(ns))
 	if err != nil {
 		t.Fatalf("watching LongTasks: %v", err)
 	}
@@ -97,12 +108,12 @@ func TestWatchSeesTheDemoTaskProgressToSucceeded(t *testing.T) {
 	go func() { seen <- watchUntilFinished(w) }()
 
 	start := time.Now()
-	setJobStatus(t, testutil.FromJob(job).Started(start).Obj())
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(start).Obj())
 	out, err := runTaskContainer(t, job)
 	if err != nil {
 		t.Fatalf("the worker failed: %v\n%s", err, out)
 	}
-	setJobStatus(t, testutil.FromJob(job).Started(start).Succeeded(time.Now()).Obj())
+	fw.SetJobStatus(t, testutil.FromJob(job).Started(start).Succeeded(time.Now()).Obj())
 
 	events := <-seen
 	g := gomega.NewWithT(t)
@@ -130,17 +141,17 @@ func TestWatchSeesTheDemoTaskProgressToSucceeded(t *testing.T) {
 	g.Expect(currents[len(currents)-1]).To(gomega.Equal(int64(5)), "the final report must be written before the worker exits")
 
 	final := &longtaskv1.LongTask{}
-	g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(task), final)).To(gomega.Succeed())
+	g.Expect(fw.Client.Get(ctx, client.ObjectKeyFromObject(task), final)).To(gomega.Succeed())
 	g.Expect(final.Status.Result).To(gomega.Equal(`{"steps": 5}`))
 	g.Expect(out).NotTo(gomega.ContainSubstring("::progress"), "protocol lines are consumed, not printed")
 }
 
 func TestWorkerExitsWithTheProgramsExitCode(t *testing.T) {
-	ns := newNamespace(t)
+	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("fails", ns).
 		Command("sh", "-c", `echo "::progress 1/3 started"; echo "disk full" >&2; exit 4`).Obj()
-	create(t, task)
-	job := waitForJob(t, task)
+	fw.Create(t, task)
+	job := fw.WaitForJob(t, task)
 
 	out, err := runTaskContainer(t, job)
 	var exitErr *exec.ExitError
@@ -149,7 +160,7 @@ func TestWorkerExitsWithTheProgramsExitCode(t *testing.T) {
 	}
 	g := gomega.NewWithT(t)
 	g.Expect(out).To(gomega.ContainSubstring("disk full"), "the program's output passes through")
-	eventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
+	fw.EventuallyTask(t, task, func(g gomega.Gomega, got *longtaskv1.LongTask) {
 		g.Expect(got.Status.Progress).NotTo(gomega.BeNil())
 		g.Expect(got.Status.Progress.Summary).To(gomega.Equal("1/3 (33%)"))
 		g.Expect(got.Status.Progress.Message).To(gomega.Equal("started"))
@@ -182,7 +193,7 @@ func watchUntilFinished(w watch.Interface) []observed {
 func recordProgress(t *testing.T, task *longtaskv1.LongTask) func() []longtaskv1.Progress {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	w, err := k8sClient.Watch(ctx, &longtaskv1.LongTaskList{}, client.InNamespace(task.Namespace),
+	w, err := fw.Client.Watch(ctx, &longtaskv1.LongTaskList{}, client.InNamespace(task.Namespace),
 		client.MatchingFields{"metadata.name": task.Name})
 	if err != nil {
 		cancel()
