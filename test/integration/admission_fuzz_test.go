@@ -37,6 +37,7 @@ const admissionFuzzParallel = 8
 // that break one constraint each, and checks that the API server refuses every one and names the broken
 // field, so that a user learns what to fix and the controller never sees an invalid object.
 func TestAdmissionFuzzRefusesInvalidObjectsWithTheirFieldPath(t *testing.T) {
+	t.Parallel()
 	gen := admissionFuzzGenerator(t)
 	seeds := admissionFuzzSeeds(t)
 	ctx := context.Background()

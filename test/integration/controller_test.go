@@ -23,6 +23,7 @@ import (
 )
 
 func TestLongTaskRunsAsAJob(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Command("resize", "--all").Total(25).Obj()
 	fw.Create(t, task)
@@ -44,6 +45,7 @@ func TestLongTaskRunsAsAJob(t *testing.T) {
 }
 
 func TestJobStatusDrivesPhaseAndConditions(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Total(25).Obj()
 	job, start := fw.StartTask(t, task)
@@ -84,6 +86,7 @@ func TestJobStatusDrivesPhaseAndConditions(t *testing.T) {
 }
 
 func TestFailedTaskSaysWhy(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	job, start := fw.StartTask(t, task)
@@ -107,6 +110,7 @@ func TestFailedTaskSaysWhy(t *testing.T) {
 }
 
 func TestCancelStopsTheTask(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	job, start := fw.StartTask(t, task)
@@ -134,6 +138,7 @@ func TestCancelStopsTheTask(t *testing.T) {
 }
 
 func TestCancelBeforeStartCreatesNoJob(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Cancel().Obj()
 	fw.Create(t, task)
@@ -147,6 +152,7 @@ func TestCancelBeforeStartCreatesNoJob(t *testing.T) {
 }
 
 func TestFinishedTaskIsDeletedAfterItsTTL(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).TTL(1).Obj()
 	fw.Create(t, task)
@@ -160,6 +166,7 @@ func TestFinishedTaskIsDeletedAfterItsTTL(t *testing.T) {
 }
 
 func TestTaskWithoutTTLIsKept(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	fw.Create(t, task)
@@ -174,6 +181,7 @@ func TestTaskWithoutTTLIsKept(t *testing.T) {
 }
 
 func TestJobNameTakenBySomeoneElse(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	foreign := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "resize", Namespace: ns},
@@ -203,6 +211,7 @@ func TestJobNameTakenBySomeoneElse(t *testing.T) {
 }
 
 func TestQueuedTaskWaitsForKueueAndIsNeverFought(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("queued", ns).Label(longtaskv1.LabelQueueName, "batch").Obj()
 	fw.Create(t, task)
@@ -231,6 +240,7 @@ func TestQueuedTaskWaitsForKueueAndIsNeverFought(t *testing.T) {
 }
 
 func TestATaskFromTheGoClientGetsItsDefaults(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	// Only what is required, as a Go program using the API types would write it.
 	task := &longtaskv1.LongTask{

@@ -56,6 +56,7 @@ func expectRefused(t *testing.T, c client.Client, obj client.Object, why ...stri
 // A user who may create LongTasks but not Jobs cannot run a pod of their own making through a task: the
 // task that reads a Secret is refused, saying what the user would need; with create jobs it runs.
 func TestTaskWithoutTemplateNeedsCreateJobs(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	creator := fw.ClientWithToken(t, fw.Token(t, ns, "alice", creatorRules...))
 	runner := fw.ClientWithToken(t, fw.Token(t, ns, "bob", append(creatorRules, createJobs)...))
@@ -87,6 +88,7 @@ func TestTaskWithoutTemplateNeedsCreateJobs(t *testing.T) {
 
 // A task from a template needs only create longtasks: the template's author answered for what it runs.
 func TestTaskFromTemplateNeedsOnlyCreateLongTasks(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	fw.Create(t, resizeTemplate(ns))
 	creator := fw.ClientWithToken(t, fw.Token(t, ns, "alice", creatorRules...))
@@ -101,6 +103,7 @@ func TestTaskFromTemplateNeedsOnlyCreateLongTasks(t *testing.T) {
 // A template says what runs for everyone who starts it, so writing one, or changing what it runs, needs
 // create jobs; its labels and annotations do not.
 func TestTemplateNeedsCreateJobs(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	author := fw.ClientWithToken(t, fw.Token(t, ns, "alice", viewTasks, writeTemplates))
 	admin := fw.ClientWithToken(t, fw.Token(t, ns, "bob", viewTasks, writeTemplates, createJobs))
@@ -126,6 +129,7 @@ func TestTemplateNeedsCreateJobs(t *testing.T) {
 // No task may run as another task's worker account: that account may write the other task's status.
 // Even an admin, who may create Jobs, is refused, naming the field.
 func TestTaskCannotRunAsAnotherTasksWorker(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	victim := testutil.MakeLongTask("victim", ns).Obj()
 	fw.Create(t, victim)

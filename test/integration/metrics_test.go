@@ -30,6 +30,7 @@ import (
 
 // The manager serves its metrics over HTTPS only to a token that may get /metrics, as deployed.
 func TestMetricsNeedATokenThatMayReadThem(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	address := framework.FreeAddress(t)
 	fw.StartManager(t, manager.Options{WatchNamespaces: []string{ns}, MetricsBindAddress: address, MetricsSecure: true})
@@ -68,6 +69,7 @@ func TestMetricsNeedATokenThatMayReadThem(t *testing.T) {
 // As tasks run, their series move: a user's dashboard follows them. The series are gathered from the
 // manager's registry and controller-runtime's, which cmd/manager's endpoint serves together.
 func TestMetricsFollowTasksAsTheyRun(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	m := fw.StartManager(t, manager.Options{WatchNamespaces: []string{ns}})
 	eventuallyMetrics := func(t *testing.T, check func(g gomega.Gomega, series map[string]float64)) {

@@ -88,6 +88,7 @@ func (p *flakyProxy) setUp(up bool) {
 }
 
 func TestWorkerWritesTheFinalStateWhenTheAPIServerComesBack(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	marker := filepath.Join(t.TempDir(), "first-report")
 	program := fmt.Sprintf(`echo "::progress 1/3 started"; touch %s; sleep 2; echo "::progress 3/3 done"; echo '::result {"ok": true}'`, marker)

@@ -71,6 +71,7 @@ func (term *terminal) eventuallyShows(check func(g gomega.Gomega, screen string)
 }
 
 func TestPluginWatchDrawsBarsInATerminal(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	resize := testutil.MakeLongTask("resize", ns).Obj()
 	resizeJob, resizeStart := fw.StartTask(t, resize)
@@ -107,6 +108,7 @@ func TestPluginWatchDrawsBarsInATerminal(t *testing.T) {
 }
 
 func TestPluginWatchInATerminalStopsOnCtrlC(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	fw.StartTask(t, task)

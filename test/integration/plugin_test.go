@@ -118,6 +118,7 @@ func succeedTask(t *testing.T, job *batchv1.Job, start time.Time) {
 }
 
 func TestPluginRunStartsATaskFromATemplate(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	fw.Create(t, resizeTemplate(ns))
 
@@ -140,6 +141,7 @@ func TestPluginRunStartsATaskFromATemplate(t *testing.T) {
 }
 
 func TestPluginRunRefusesABadValueAndCreatesNothing(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	fw.Create(t, resizeTemplate(ns))
 	g := gomega.NewWithT(t)
@@ -170,6 +172,7 @@ func TestPluginRunRefusesABadValueAndCreatesNothing(t *testing.T) {
 }
 
 func TestPluginRunsACommand(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	stdout, stderr, code := runPlugin(t, "run", "-n", ns, "--image", "busybox:1.36", "--name", "hello", "--total", "5", "--", "sh", "-c", "echo ::progress 1/5")
 	g := gomega.NewWithT(t)
@@ -183,6 +186,7 @@ func TestPluginRunsACommand(t *testing.T) {
 }
 
 func TestPluginCancelEndsTheTaskCancelled(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	job, start := fw.StartTask(t, task)
@@ -215,6 +219,7 @@ func TestPluginCancelEndsTheTaskCancelled(t *testing.T) {
 }
 
 func TestPluginResultPrintsTheResult(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	job, start := fw.StartTask(t, task)
@@ -242,6 +247,7 @@ func TestPluginResultPrintsTheResult(t *testing.T) {
 }
 
 func TestPluginResultOfAFailedTaskSaysWhy(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	job, start := fw.StartTask(t, task)
@@ -258,6 +264,7 @@ func TestPluginResultOfAFailedTaskSaysWhy(t *testing.T) {
 }
 
 func TestPluginWatchPrintsLinesAndExitsWithTheOutcome(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	resize := testutil.MakeLongTask("resize", ns).Obj()
 	resizeJob, resizeStart := fw.StartTask(t, resize)
@@ -294,6 +301,7 @@ func TestPluginWatchPrintsLinesAndExitsWithTheOutcome(t *testing.T) {
 }
 
 func TestPluginWatchRefusesWhatItCannotWatch(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	g := gomega.NewWithT(t)
 	for _, tc := range []struct {
@@ -332,6 +340,7 @@ func twoContextKubeconfig(t *testing.T, firstNamespace, secondNamespace string) 
 }
 
 func TestPluginHonoursKubeconfigContextAndNamespaces(t *testing.T) {
+	t.Parallel()
 	nsA, nsB := fw.Namespace(t), fw.Namespace(t)
 	fw.StartManager(t, manager.Options{WatchNamespaces: []string{nsA, nsB}})
 	label := "plugin-test=" + nsA

@@ -28,6 +28,7 @@ import (
 )
 
 func TestWorkerCredentialsReachOnlyItsOwnTask(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	own := testutil.MakeLongTask("own", ns).Obj()
 	other := testutil.MakeLongTask("other", ns).Obj()
@@ -66,6 +67,7 @@ func TestWorkerCredentialsReachOnlyItsOwnTask(t *testing.T) {
 }
 
 func TestWorkerReportsWithItsOwnToken(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("token", ns).Command("longtask-worker", "demo", "--steps", "3", "--max-delay", "10ms").Obj()
 	fw.Create(t, task)
@@ -99,6 +101,7 @@ func TestWorkerReportsWithItsOwnToken(t *testing.T) {
 // lets the manager bind a Role only once the Role exists, since it checks that the manager holds every
 // permission it grants; an admin, who skips that check, would not notice.
 func TestManagerStartsATaskWithItsOwnRBAC(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	fw.Create(t, task)
@@ -123,6 +126,7 @@ func TestManagerStartsATaskWithItsOwnRBAC(t *testing.T) {
 // manager holds itself, so RBAC's escalation check would let the manager grant it to the task's account,
 // and so to the task's program. The task does not start and says why; the Role stays as its author wrote it.
 func TestWorkerRoleNameTakenBySomeoneElse(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	foreign := &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "longtask-worker-resize", Namespace: ns},

@@ -23,6 +23,7 @@ import (
 // can read a task as it was before the manager's last status write, and decide the same phase change
 // again. The API server refuses that second write, and the pass records no second Event.
 func TestAPassOnAStaleCacheWritesAPhaseChangeOnce(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	job, start := fw.StartTask(t, task)

@@ -32,6 +32,7 @@ import (
 // The API server refuses a megabyte in any free-text status field and names the field, and still accepts
 // the longest status the worker writes.
 func TestStatusWritesAreCappedByTheAPIServer(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("limits", ns).Obj()
 	fw.Create(t, task)
@@ -98,6 +99,7 @@ func TestStatusWritesAreCappedByTheAPIServer(t *testing.T) {
 // controller's and the UI's caches among them), would then fail to decode: one task's program would hide
 // every task. The API server refuses it naming the field, and the tasks can still be listed.
 func TestAProgramCannotStoreAStatusNobodyCanRead(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("unreadable", ns).Obj()
 	fw.Create(t, task)
@@ -145,6 +147,7 @@ var attackerTask = map[string]any{"podTemplate": map[string]any{"spec": map[stri
 // would make every read of the namespace's tasks fail. The API server refuses every write of it but the
 // controller's first, and a Job made again is the template's.
 func TestAProgramCannotForgeTheResolvedTask(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	fw.Create(t, resizeTemplate(ns))
 	task := testutil.MakeLongTask("resize", ns).TemplateRef("resize-photos").Parameter("album", "cats").Obj()
@@ -205,6 +208,7 @@ func TestAProgramCannotForgeTheResolvedTask(t *testing.T) {
 // so that token can write the first one. The controller creates a Job only from what the template says
 // when it creates it: the task fails, saying why, and nothing of the record runs.
 func TestAnEarlierWorkerCannotChooseWhatATaskRuns(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	ctx := context.Background()
 	earlier := testutil.MakeLongTask("resize", ns).Obj()

@@ -39,6 +39,7 @@ func resizeTemplate(ns string) *longtaskv1.LongTaskTemplate {
 }
 
 func TestTaskFromTemplateRunsWithItsParameters(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	template := resizeTemplate(ns)
 	fw.Create(t, template)
@@ -71,6 +72,7 @@ func TestTaskFromTemplateRunsWithItsParameters(t *testing.T) {
 }
 
 func TestTaskWithABadParameterFailsWithoutAJob(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	fw.Create(t, resizeTemplate(ns))
 	task := testutil.MakeLongTask("resize", ns).TemplateRef("resize-photos").Parameter("count", "20; rm -rf /").Parameter("album", "cats").Obj()
@@ -92,6 +94,7 @@ func TestTaskWithABadParameterFailsWithoutAJob(t *testing.T) {
 }
 
 func TestTaskWaitsForItsTemplate(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).TemplateRef("resize-photos").Parameter("album", "cats").Obj()
 	fw.Create(t, task)
@@ -129,6 +132,7 @@ func applyTemplate(t *testing.T, ns, spec string) (string, bool) {
 }
 
 func TestBadTemplateSpecsAreRefused(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	tasks := map[string]struct {
 		spec string
@@ -204,6 +208,7 @@ func TestBadTemplateSpecsAreRefused(t *testing.T) {
 }
 
 func TestTemplateRefAndParametersAreImmutable(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	// No template of that name: the task waits, and its spec can be tried against the rules meanwhile.
 	if out, ok := applyTask(t, ns, "resize", indent("templateRef: {name: resize-photos}\nparameters: [{name: count, value: '5'}]")); !ok {
@@ -249,6 +254,7 @@ func taskEvents(g gomega.Gomega, task *longtaskv1.LongTask, reason string) []eve
 // The sample templates that make dev applies are valid, and a task started from each with only its
 // required values gets its Job.
 func TestSampleTemplatesStartTasks(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	if out, err := fw.Kubectl(ns, "apply", "-f", fw.Path("config", "samples", "templates.yaml")).CombinedOutput(); err != nil {
 		t.Fatalf("applying the sample templates: %v\n%s", err, out)

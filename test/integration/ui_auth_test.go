@@ -104,6 +104,7 @@ func postForm(t *testing.T, page, action, token string, form url.Values) (int, s
 }
 
 func TestUIShowsAVisitorWithoutATokenNothing(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	fw.Create(t, testutil.MakeLongTask("secret-plans", ns).Obj())
 	base := fw.StartUI(t, fw.UIConfig, ui.Options{Auth: ui.AuthToken})
@@ -137,6 +138,7 @@ func TestUIShowsAVisitorWithoutATokenNothing(t *testing.T) {
 }
 
 func TestUIShowsEachViewerWhatTheirRBACAllows(t *testing.T) {
+	t.Parallel()
 	mine, theirs := fw.Namespace(t), fw.Namespace(t)
 	fw.Create(t, testutil.MakeLongTask("mine", mine).Obj())
 	fw.Create(t, testutil.MakeLongTask("theirs", theirs).Obj())
@@ -158,6 +160,7 @@ func TestUIShowsEachViewerWhatTheirRBACAllows(t *testing.T) {
 }
 
 func TestUIStartsATaskFromATemplateAsTheViewer(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	fw.Create(t, resizeTemplateForUI(ns))
 	alice := fw.Token(t, ns, "alice", viewTasks, startTasks)

@@ -81,6 +81,7 @@ func openPage(t *testing.T, push bool, path string) context.Context {
 }
 
 func TestBrowserFollowsProgressLive(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	fw.Create(t, task)
@@ -99,6 +100,7 @@ func TestBrowserFollowsProgressLive(t *testing.T) {
 }
 
 func TestBrowserFallsBackToPolling(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	fw.Create(t, task)
@@ -113,6 +115,7 @@ func TestBrowserFallsBackToPolling(t *testing.T) {
 
 // A page whose event streams the UI refuses, as it does past its caps, polls for its panel and its log.
 func TestBrowserPollsWhenTheUIRefusesStreams(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	fw.Create(t, task)
@@ -141,6 +144,7 @@ func TestBrowserPollsWhenTheUIRefusesStreams(t *testing.T) {
 }
 
 func TestBrowserShowsTheResult(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	fw.Create(t, task)
@@ -158,6 +162,7 @@ func TestBrowserShowsTheResult(t *testing.T) {
 }
 
 func TestBrowserShowsTheError(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Timeout(60).Obj()
 	fw.Create(t, task)
@@ -174,6 +179,7 @@ func TestBrowserShowsTheError(t *testing.T) {
 const cancelForms = `document.readyState === "complete" && document.getElementById("panel") !== null ? document.querySelectorAll("#cancel-form").length : -1`
 
 func TestBrowserCancelsATask(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	fw.Create(t, task)
@@ -190,6 +196,7 @@ func TestBrowserCancelsATask(t *testing.T) {
 }
 
 func TestBrowserListsTasks(t *testing.T) {
+	t.Parallel()
 	// Pushed by the list's event stream, or fetched every 2 s when streams are off: the list follows the
 	// tasks either way.
 	for _, push := range []bool{true, false} {

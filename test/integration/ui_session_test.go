@@ -29,6 +29,7 @@ const sessionSecretName = "longtask-ui-session"
 // that one Secret and create no Secret at all, and a missing one stops it with a message that says how to
 // make it.
 func TestUIReadsItsSessionSecretAndCreatesNone(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	fw.GrantUIInstallRole(t, ns)
 	kube, err := kubernetes.NewForConfig(fw.UIConfig)
@@ -61,6 +62,7 @@ func TestUIReadsItsSessionSecretAndCreatesNone(t *testing.T) {
 // that Helm does not manage (made with kubectl, or by a UI from before the chart made it). helm template
 // --dry-run=server looks the Secret up on the API server as install and upgrade do.
 func TestChartMakesTheUISessionSecretAndKeepsItsKey(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	release := "session"
 	name := release + "-ui-session"

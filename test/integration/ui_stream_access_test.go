@@ -49,6 +49,7 @@ func openStreamAs(t *testing.T, url, token string) <-chan struct{} {
 // API server then refuses; one following a pod's output is asked nothing more, and only the check ends
 // it: the unit test TestEventStreamsEndWhenTheViewersAccessEnds shows that.)
 func TestUIStreamsEndWhenTheViewersAccessEnds(t *testing.T) {
+	t.Parallel()
 	for name, revoke := range map[string]func(ns string) client.Object{
 		"the RoleBinding is deleted": func(ns string) client.Object {
 			return &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "alice", Namespace: ns}}

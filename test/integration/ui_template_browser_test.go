@@ -72,6 +72,7 @@ type loadedPage struct {
 }
 
 func TestBrowserStartsATaskFromATemplateAndRunsItAgain(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	fw.Create(t, resizeTemplateForUI(ns))
 	token := fw.Token(t, ns, "alice", viewTasks, startTasks, readLogs, readJobs)
@@ -123,6 +124,7 @@ func TestBrowserStartsATaskFromATemplateAndRunsItAgain(t *testing.T) {
 }
 
 func TestBrowserRefusesABadValueAndKeepsTheForm(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	fw.Create(t, resizeTemplateForUI(ns))
 	base := fw.StartUI(t, fw.UIConfig, ui.Options{Auth: ui.AuthToken})
@@ -149,6 +151,7 @@ func TestBrowserRefusesABadValueAndKeepsTheForm(t *testing.T) {
 }
 
 func TestBrowserShowsAVisitorWithoutATokenNothing(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	fw.Create(t, testutil.MakeLongTask("secret-plans", ns).Obj())
 	base := fw.StartUI(t, fw.UIConfig, ui.Options{Auth: ui.AuthToken})
@@ -169,6 +172,7 @@ func TestBrowserShowsAVisitorWithoutATokenNothing(t *testing.T) {
 }
 
 func TestBrowserKeepsWhatTasksReportInert(t *testing.T) {
+	t.Parallel()
 	const payload = `<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>`
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	fw.Create(t, resizeTemplateForUI(ns))

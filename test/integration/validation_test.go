@@ -22,6 +22,7 @@ func indent(spec string) string {
 }
 
 func TestBadSpecsAreRefusedWithTheFieldAndTheReason(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	cases := map[string]struct {
 		name string
@@ -109,6 +110,7 @@ podTemplate:
 }
 
 func TestSpecIsImmutableExceptCancel(t *testing.T) {
+	t.Parallel()
 	ns := fw.Namespace(t)
 	if out, ok := applyTask(t, ns, "resize", indent("command: [resize]\ntotal: 10")); !ok {
 		t.Fatalf("creating the task: %s", out)

@@ -21,6 +21,7 @@ import (
 // the tasks and Jobs of those namespaces, with what the chart then grants it: the manager's ClusterRole
 // bound in those namespaces only.
 func TestManagerWatchingSomeNamespacesSeesOnlyTheirTasks(t *testing.T) {
+	t.Parallel()
 	watched, other := fw.Namespace(t), fw.Namespace(t)
 	user := "scoped-manager-" + watched
 	fw.Create(t, &rbacv1.RoleBinding{

@@ -22,6 +22,7 @@ import (
 )
 
 func TestRetriedDemoTaskResumesFromItsCheckpoint(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resume", ns).Retries(1).
 		Command("longtask-worker", "demo", "--steps", "4", "--fail-at", "2", "--max-delay", "10ms").
@@ -73,6 +74,7 @@ func TestRetriedDemoTaskResumesFromItsCheckpoint(t *testing.T) {
 }
 
 func TestStalledTaskFailsWithProgressDeadlineExceeded(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("stall", ns).ProgressDeadline(1).Obj()
 	job, _ := fw.StartTask(t, task)
@@ -90,6 +92,7 @@ func TestStalledTaskFailsWithProgressDeadlineExceeded(t *testing.T) {
 }
 
 func TestSIGTERMWritesTheLastProgressBeforeTheWorkerExits(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	marker := filepath.Join(t.TempDir(), "reported")
 	// An interval of an hour: only the start of the attempt is written at once, so the 7/10 report can
@@ -123,6 +126,7 @@ func TestSIGTERMWritesTheLastProgressBeforeTheWorkerExits(t *testing.T) {
 }
 
 func TestChattyTaskWritesAtMostOncePerInterval(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	// About 10,000 lines a second for 3 seconds, progress and ordinary output mixed.
 	program := `awk 'BEGIN { for (i = 1; i <= 30000; i++) { print "::progress " i "/30000 line " i; print "output " i; if (i % 100 == 0) system("sleep 0.01") } }'`
@@ -148,6 +152,7 @@ func TestChattyTaskWritesAtMostOncePerInterval(t *testing.T) {
 }
 
 func TestProgressAndResultFiles(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	program := `echo "3/10" > "$ARGO_PROGRESS_FILE"; sleep 0.5; echo "7/10 halfway" >> "$LONGTASK_PROGRESS_FILE"; sleep 0.5; printf '{"files": 10}\n' > "$LONGTASK_RESULT_FILE"`
 	task := testutil.MakeLongTask("files", ns).ProgressInterval(100*time.Millisecond).Command("sh", "-c", program).Obj()
@@ -171,6 +176,7 @@ func TestProgressAndResultFiles(t *testing.T) {
 }
 
 func TestWorkerFollowsTheSharedWriteBudget(t *testing.T) {
+	t.Parallel()
 	// A budget at which the manager's one task writes at most once every 4 seconds.
 	ns := fw.ManagedNamespace(t, manager.Options{ProgressWriteBudget: 0.25})
 

@@ -90,6 +90,7 @@ type observed struct {
 }
 
 func TestWatchSeesTheDemoTaskProgressToSucceeded(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("demo", ns).
 		Command("longtask-worker", "demo", "--steps", "5", "--max-delay", "300ms").
@@ -147,6 +148,7 @@ func TestWatchSeesTheDemoTaskProgressToSucceeded(t *testing.T) {
 }
 
 func TestWorkerExitsWithTheProgramsExitCode(t *testing.T) {
+	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("fails", ns).
 		Command("sh", "-c", `echo "::progress 1/3 started"; echo "disk full" >&2; exit 4`).Obj()
