@@ -14,7 +14,6 @@ import (
 // generated for the namespace it is installed in; when it stops, the other takes over (once the Lease
 // expires: 15 s) and runs the next task.
 func TestOneOfTwoManagersLeadsAndTheOtherTakesOver(t *testing.T) {
-	t.Parallel()
 	ns := fw.Namespace(t)
 	// The test's namespace stands for the one the managers are installed in, where their Lease is.
 	fw.GrantManagerInstallRole(t, ns)
