@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
-	"github.com/longtask-dev/longtask/internal/taskpods"
+	"github.com/longtask-dev/longtask/internal/tasks"
 )
 
 // logRetry is how long `logs -f` waits before it looks again for a pod that has not started, or for the
@@ -64,7 +64,7 @@ func newLogsCommand(o *options) *cobra.Command {
 
 // logs prints the output of the task's newest pod.
 func (o *options) logs(ctx context.Context, clients *Clients, task *longtaskv1.LongTask, opts *corev1.PodLogOptions) error {
-	pod, err := taskpods.Newest(ctx, clients.Kube, task)
+	pod, err := tasks.NewestPod(ctx, clients.Kube, task)
 	if err != nil {
 		return withCode(ExitError, err)
 	}
@@ -90,7 +90,7 @@ func (o *options) followLogs(ctx context.Context, clients *Clients, task *longta
 			return false, withCode(ExitError, fmt.Errorf("reading longtask %q: %w", task.Name, err))
 		}
 		task = current
-		pod, err := taskpods.Newest(ctx, clients.Kube, task)
+		pod, err := tasks.NewestPod(ctx, clients.Kube, task)
 		if err != nil {
 			return false, withCode(ExitError, err)
 		}

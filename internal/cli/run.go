@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/tasks"
 	"github.com/longtask-dev/longtask/internal/tasktemplate"
 )
 
@@ -120,7 +120,8 @@ func (ro *runOptions) commandTask(command []string) *longtaskv1.LongTask {
 	task := &longtaskv1.LongTask{Spec: longtaskv1.LongTaskSpec{TaskSpec: longtaskv1.TaskSpec{
 		Image: ro.image, Command: command,
 	}}}
-	ro.applyFlags(task, path.Base(command[0]))
+	task.GenerateName = tasks.NamePrefix(path.Base(command[0]))
+	ro.applyFlags(task)
 	return task
 }
 
@@ -139,8 +140,8 @@ func (ro *runOptions) fromTemplate(ctx context.Context, clients *Clients, namesp
 	if err != nil {
 		return nil, err
 	}
-	task := tasktemplate.NewTask(template, given)
-	ro.applyFlags(task, template.Name)
+	task := tasks.FromTemplate(template, given)
+	ro.applyFlags(task)
 	if _, err := tasktemplate.Resolve(&template.Spec, &task.Spec); err != nil {
 		// The messages quote the template's patterns and the values given: text from others, made safe to print.
 		return nil, withCode(ExitError, fmt.Errorf("template %q refuses the values, nothing was created:\n  %s", name, printableLines(strings.Join(messages(err), "\n  "))))
@@ -148,33 +149,18 @@ func (ro *runOptions) fromTemplate(ctx context.Context, clients *Clients, namesp
 	return task, nil
 }
 
-// applyFlags sets what the flags say of any task: --total, and its name: --name, --generate-name, or a
-// prefix made from what it runs.
-func (ro *runOptions) applyFlags(task *longtaskv1.LongTask, runs string) {
+// applyFlags sets what the flags say of any task: --total, and its name, --name or --generate-name, over
+// the prefix made from what it runs.
+func (ro *runOptions) applyFlags(task *longtaskv1.LongTask) {
 	if ro.total > 0 {
 		task.Spec.Total = &ro.total
 	}
 	switch {
 	case ro.name != "":
-		task.Name = ro.name
+		task.Name, task.GenerateName = ro.name, ""
 	case ro.generateName != "":
 		task.GenerateName = ro.generateName
-	default:
-		task.GenerateName = namePrefix(runs)
 	}
-}
-
-var notInName = regexp.MustCompile(`[^a-z0-9-]+`)
-
-// namePrefix is a generateName made from what a task runs: "resize-photos-", "sleep-". A task's name is
-// at most 63 characters and generateName adds 5.
-func namePrefix(runs string) string {
-	prefix := notInName.ReplaceAllString(strings.ToLower(runs), "-")
-	prefix = strings.Trim(prefix[:min(len(prefix), 57)], "-")
-	if prefix == "" {
-		prefix = "task"
-	}
-	return prefix + "-"
 }
 
 // messages are the separate complaints in err, one per parameter when it is about parameters.

@@ -59,22 +59,6 @@ func errText(err error) string {
 	return err.Error()
 }
 
-func TestNamePrefix(t *testing.T) {
-	for runs, want := range map[string]string{
-		"resize-photos":          "resize-photos-",
-		"sh":                     "sh-",
-		"Resize_Photos.v2":       "resize-photos-v2-",
-		"---":                    "task-",
-		"":                       "task-",
-		string(make([]byte, 80)): "task-",
-		"a23456789012345678901234567890123456789012345678901234567890": "a23456789012345678901234567890123456789012345678901234567-",
-	} {
-		if got := namePrefix(runs); got != want {
-			t.Errorf("namePrefix(%q) = %q, want %q", runs, got, want)
-		}
-	}
-}
-
 // fakeRun runs the plugin in-process in namespace photos against a fake API server holding objects, and returns what it
 // printed, its exit code and the fake's client.
 func fakeRun(t *testing.T, objects []client.Object, args ...string) (string, string, int, client.Client) {
@@ -255,5 +239,26 @@ func TestResultAndCancelExitCodes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A task started from a template is named after it as the UI names it: a template "resize.photos" starts
+// tasks resize-photos-xxxxx from either.
+func TestRunNamesTheTaskAsTheUIDoes(t *testing.T) {
+	template := testutil.MakeTemplate("resize.photos", "photos").Command("resize").Obj()
+	out, stderr, code, c := fakeRun(t, []client.Object{template}, "run", "resize.photos")
+	if code != ExitOK {
+		t.Fatalf("exit code %d, stderr %q", code, stderr)
+	}
+	started := &longtaskv1.LongTaskList{}
+	if err := c.List(context.Background(), started); err != nil {
+		t.Fatal(err)
+	}
+	if len(started.Items) != 1 {
+		t.Fatalf("%d tasks started, want 1", len(started.Items))
+	}
+	if task := started.Items[0]; task.GenerateName != "resize-photos-" || out != "longtask/"+task.Name+" created\n" {
+		t.Errorf("the task from template resize.photos has generateName %q and the plugin said %q; want generateName resize-photos- and its name",
+			task.GenerateName, out)
 	}
 }

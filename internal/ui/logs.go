@@ -15,7 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
-	"github.com/longtask-dev/longtask/internal/taskpods"
+	"github.com/longtask-dev/longtask/internal/tasks"
 	"github.com/longtask-dev/longtask/internal/text"
 )
 
@@ -83,7 +83,7 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request, v viewer) {
 			http.Error(w, fmt.Sprintf("LongTask %s: %v", key, err), statusOf(err))
 			return
 		}
-		pod, err := taskpods.Newest(r.Context(), kube, task.object)
+		pod, err := tasks.NewestPod(r.Context(), kube, task.object)
 		view := logView{Note: fmt.Sprint(err)}
 		if err == nil {
 			view = s.tail(r.Context(), v, key.Namespace, podName(pod))
@@ -114,7 +114,7 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request, v viewer) {
 			_ = stream.send("end", "the task is gone")
 			return
 		}
-		pod, err := taskpods.Newest(ctx, kube, task.object)
+		pod, err := tasks.NewestPod(ctx, kube, task.object)
 		if ctx.Err() != nil {
 			return
 		}

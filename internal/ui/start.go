@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/tasks"
 	"github.com/longtask-dev/longtask/internal/tasktemplate"
 )
 
@@ -134,7 +135,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, v viewer) {
 	refuse := func(status int) {
 		s.render(w, status, "template.html", s.newPage(w, r, v, t.Name, form))
 	}
-	task := newTaskFrom(t, given)
+	task := tasks.FromTemplate(t, given)
 	if _, err := tasktemplate.Resolve(&t.Spec, &task.Spec); err != nil {
 		form.explain(err)
 		refuse(http.StatusUnprocessableEntity)
@@ -150,14 +151,6 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, v viewer) {
 		return
 	}
 	http.Redirect(w, r, taskPath(task.Namespace, task.Name), http.StatusSeeOther)
-}
-
-// newTaskFrom is the LongTask that runs the template with the given values, named after the template.
-func newTaskFrom(t *longtaskv1.LongTaskTemplate, given []longtaskv1.ParameterValue) *longtaskv1.LongTask {
-	task := tasktemplate.NewTask(t, given)
-	// A task's name is at most 63 characters, and generateName adds 5.
-	task.GenerateName = strings.TrimRight(t.Name[:min(len(t.Name), 57)], ".-") + "-"
-	return task
 }
 
 // explain puts each error under the parameter it names, and the others above the form.

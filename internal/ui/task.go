@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
-	"github.com/longtask-dev/longtask/internal/taskpods"
+	"github.com/longtask-dev/longtask/internal/tasks"
 )
 
 // actAs returns clients that act as the viewer: with AuthToken they carry the viewer's token and none of
@@ -123,7 +123,7 @@ func (s *Server) panel(ctx context.Context, v viewer, task taskView) taskPanel {
 		return p
 	}
 	var notes []string
-	if pods, err := taskpods.List(ctx, kube, task.object); err != nil {
+	if pods, err := tasks.Pods(ctx, kube, task.object); err != nil {
 		notes = append(notes, "attempts: "+err.Error())
 	} else {
 		p.Attempts = attemptsOf(pods)

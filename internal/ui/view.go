@@ -41,7 +41,7 @@ type taskView struct {
 	// ExitNote tells the exit code of a failure whose message does not already.
 	ExitNote string `json:"exitNote,omitempty"`
 
-	// object is the LongTask shown, whose UID and Job tell its pods (taskpods).
+	// object is the LongTask shown, whose UID and Job tell its pods (tasks.Pods).
 	object *longtaskv1.LongTask
 }
 

@@ -1,4 +1,4 @@
-package taskpods
+package tasks
 
 import (
 	"context"
@@ -57,7 +57,7 @@ func TestListFindsOnlyThePodsOfTheTasksJob(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			kube := kubefake.NewClientset(tc.objects...)
-			pods, err := List(context.Background(), kube, tc.task)
+			pods, err := Pods(context.Background(), kube, tc.task)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,12 +68,12 @@ func TestListFindsOnlyThePodsOfTheTasksJob(t *testing.T) {
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("pods (-want,+got):\n%s", diff)
 			}
-			newest, err := Newest(context.Background(), kube, tc.task)
+			newest, err := NewestPod(context.Background(), kube, tc.task)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if want := len(tc.want); (newest == nil) != (want == 0) || (newest != nil && newest.Name != tc.want[want-1]) {
-				t.Errorf("Newest = %v, want the last of %v", newest, tc.want)
+				t.Errorf("NewestPod = %v, want the last of %v", newest, tc.want)
 			}
 		})
 	}

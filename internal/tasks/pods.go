@@ -1,6 +1,4 @@
-// Package taskpods finds a LongTask's pods, its attempts, for the web UI and kubectl longtask alike: which
-// pods are a task's decides whose exit codes and output they show as the task's.
-package taskpods
+package tasks
 
 import (
 	"cmp"
@@ -17,12 +15,13 @@ import (
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 )
 
-// List returns the task's pods, oldest first: the pods its Job controls, of the Job the task controls,
-// both checked by UID. The label longtask.dev/name only narrows the list: anyone who may create pods in
+// Pods returns the task's pods, its attempts, oldest first: the pods its Job controls, of the Job the task
+// controls, both checked by UID. Which pods are a task's decides whose exit codes and output the front ends
+// show as the task's. The label longtask.dev/name only narrows the list: anyone who may create pods in
 // the namespace can give one the label, with an exit code and output of their choosing, and an earlier
 // Job of the same name leaves pods with it too. A task whose Job is not there yet, or is not the task's,
 // has no pods.
-func List(ctx context.Context, kube kubernetes.Interface, task *longtaskv1.LongTask) ([]corev1.Pod, error) {
+func Pods(ctx context.Context, kube kubernetes.Interface, task *longtaskv1.LongTask) ([]corev1.Pod, error) {
 	if task.Status.JobName == "" {
 		return nil, nil
 	}
@@ -47,9 +46,9 @@ func List(ctx context.Context, kube kubernetes.Interface, task *longtaskv1.LongT
 	return owned, nil
 }
 
-// Newest returns the task's newest pod, its current or last attempt; nil when it has none.
-func Newest(ctx context.Context, kube kubernetes.Interface, task *longtaskv1.LongTask) (*corev1.Pod, error) {
-	pods, err := List(ctx, kube, task)
+// NewestPod returns the task's newest pod, its current or last attempt; nil when it has none.
+func NewestPod(ctx context.Context, kube kubernetes.Interface, task *longtaskv1.LongTask) (*corev1.Pod, error) {
+	pods, err := Pods(ctx, kube, task)
 	if err != nil || len(pods) == 0 {
 		return nil, err
 	}
