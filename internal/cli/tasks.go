@@ -9,10 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/tasks"
 )
 
 // getTask reads a task, saying where it looked when it is not there.
@@ -59,22 +59,19 @@ func newCancelCommand(o *options) *cobra.Command {
 	}
 }
 
-// cancel sets the task's spec.cancel with a merge patch, which can change nothing else. A finished task is
-// left alone, so that its spec does not claim a cancel that never happened.
+// cancel cancels the task, unless it finished (tasks.Cancel).
 func (o *options) cancel(ctx context.Context, clients *Clients, namespace, name string) error {
-	task, err := getTask(ctx, clients, namespace, name)
-	if err != nil {
+	task, cancelled, err := tasks.Cancel(ctx, clients.Tasks, client.ObjectKey{Namespace: namespace, Name: name}, FieldOwner)
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("longtask %q not found in namespace %q", name, namespace)
+	case err != nil:
 		return err
-	}
-	if task.Status.Phase.Finished() {
+	case !cancelled:
 		fmt.Fprintf(o.env.Streams.Out, "longtask/%s already %s, nothing to cancel\n", name, task.Status.Phase)
-		return nil
+	default:
+		fmt.Fprintf(o.env.Streams.Out, "longtask/%s cancelled\n", name)
 	}
-	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancel":true}}`))
-	if err := clients.Tasks.Patch(ctx, task, patch, client.FieldOwner(FieldOwner)); err != nil {
-		return fmt.Errorf("cancelling longtask %q in namespace %q: %w", name, namespace, err)
-	}
-	fmt.Fprintf(o.env.Streams.Out, "longtask/%s cancelled\n", name)
 	return nil
 }
 

@@ -198,8 +198,7 @@ func (s *Server) streamPanel(w http.ResponseWriter, r *http.Request, v viewer, k
 	})
 }
 
-// cancel sets spec.cancel as the viewer, as `kubectl patch` would. The API server's validation only lets
-// cancel go from false to true, so the UI's patch can do nothing else to a spec.
+// cancel cancels the task as the viewer, unless it finished (tasks.Cancel), and shows it.
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request, v viewer) {
 	if s.opts.ReadOnly {
 		http.Error(w, "this UI is read-only", http.StatusForbidden)
@@ -214,11 +213,8 @@ func (s *Server) cancel(w http.ResponseWriter, r *http.Request, v viewer) {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	task := &longtaskv1.LongTask{}
-	task.Namespace, task.Name = key.Namespace, key.Name
-	patch := client.RawPatch(types.MergePatchType, []byte(`{"spec":{"cancel":true}}`))
-	if err := c.Patch(r.Context(), task, patch, client.FieldOwner(longtaskv1.UIFieldOwner)); err != nil {
-		http.Error(w, fmt.Sprintf("cancelling %s: %v", key, err), statusOf(err))
+	if _, _, err := tasks.Cancel(r.Context(), c, key, longtaskv1.UIFieldOwner); err != nil {
+		http.Error(w, err.Error(), statusOf(err))
 		return
 	}
 	http.Redirect(w, r, taskPath(key.Namespace, key.Name), http.StatusSeeOther)
