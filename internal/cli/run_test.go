@@ -70,17 +70,22 @@ func fakeRun(t *testing.T, objects []client.Object, args ...string) (string, str
 func fakeRunWith(t *testing.T, objects []client.Object, kubeObjects []runtime.Object, args ...string) (string, string, int, client.Client) {
 	t.Helper()
 	c := fake.NewClientBuilder().WithScheme(Scheme()).WithObjects(objects...).WithStatusSubresource(&longtaskv1.LongTask{}).Build()
+	out, errOut, code := runWith(context.Background(), &Clients{Tasks: c, Kube: kubefake.NewClientset(kubeObjects...)}, args...)
+	return out, errOut, code, c
+}
+
+// runWith runs the plugin in-process in namespace photos with clients, until it ends or ctx does, and
+// returns what it printed and its exit code.
+func runWith(ctx context.Context, clients *Clients, args ...string) (string, string, int) {
 	var out, errOut bytes.Buffer
 	env := Env{
 		Streams: genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut},
 		Clock:   clocktesting.NewFakePassiveClock(now),
-		Connect: func(*genericclioptions.ConfigFlags) (*Clients, error) {
-			return &Clients{Tasks: c, Kube: kubefake.NewClientset(kubeObjects...)}, nil
-		},
+		Connect: func(*genericclioptions.ConfigFlags) (*Clients, error) { return clients, nil },
 	}
 	// Flags before the command, as a command after -- takes everything that follows.
-	code := Run(context.Background(), append([]string{"--kubeconfig", "/dev/null", "-n", "photos"}, args...), env)
-	return out.String(), errOut.String(), code, c
+	code := Run(ctx, append([]string{"--kubeconfig", "/dev/null", "-n", "photos"}, args...), env)
+	return out.String(), errOut.String(), code
 }
 
 func TestRunBuildsTheTask(t *testing.T) {
