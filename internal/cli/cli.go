@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -74,6 +75,9 @@ type Env struct {
 	Connect func(flags *genericclioptions.ConfigFlags) (*Clients, error)
 	// Terminal says whether Out is a terminal, to draw bars rather than print lines.
 	Terminal bool
+	// LogRetry is how long `logs -f` waits before it looks again for a pod that has not started, or for
+	// the next attempt's; tasks.DefaultLogRetry when zero.
+	LogRetry time.Duration
 }
 
 // DefaultEnv is the process's own: stdin, stdout, stderr, the real clock and API server.

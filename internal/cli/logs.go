@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -17,10 +15,6 @@ import (
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 	"github.com/longtask-dev/longtask/internal/tasks"
 )
-
-// logRetry is how long `logs -f` waits before it looks again for a pod that has not started, or for the
-// next attempt's.
-const logRetry = time.Second
 
 func newLogsCommand(o *options) *cobra.Command {
 	var follow bool
@@ -47,14 +41,14 @@ func newLogsCommand(o *options) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := &corev1.PodLogOptions{Container: longtaskv1.TaskContainerName}
+			var tailLines *int64
 			if tail >= 0 {
-				opts.TailLines = ptr.To(tail)
+				tailLines = ptr.To(tail)
 			}
 			if !follow {
-				return o.logs(cmd.Context(), clients, task, opts)
+				return o.logs(cmd.Context(), clients, task, &corev1.PodLogOptions{Container: longtaskv1.TaskContainerName, TailLines: tailLines})
 			}
-			return o.followLogs(cmd.Context(), clients, task, opts)
+			return o.followLogs(cmd.Context(), clients, task, tailLines)
 		},
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "follow the output, and the next attempts', until the task finished")
@@ -78,51 +72,43 @@ func (o *options) logs(ctx context.Context, clients *Clients, task *longtaskv1.L
 }
 
 // followLogs prints each attempt's output as it comes, from the newest pod on, until the task finished and
-// its last pod's output ended; it exits with the task's outcome.
-func (o *options) followLogs(ctx context.Context, clients *Clients, task *longtaskv1.LongTask, opts *corev1.PodLogOptions) error {
-	followed := ""
-	opts.Follow = true
-	err := wait.PollUntilContextCancel(ctx, logRetry, true, func(ctx context.Context) (bool, error) {
-		current := &longtaskv1.LongTask{}
-		if err := clients.Tasks.Get(ctx, client.ObjectKeyFromObject(task), current); apierrors.IsNotFound(err) {
-			return false, withCode(ExitTaskFailed, fmt.Errorf("longtask %q was deleted before it finished", task.Name))
-		} else if err != nil {
-			return false, withCode(ExitError, fmt.Errorf("reading longtask %q: %w", task.Name, err))
-		}
-		task = current
-		pod, err := tasks.NewestPod(ctx, clients.Kube, task)
-		if err != nil {
-			return false, withCode(ExitError, err)
-		}
-		if pod != nil && pod.Name != followed {
-			if followed != "" {
-				fmt.Fprintf(o.env.Streams.ErrOut, "--- next attempt: pod %s ---\n", pod.Name)
-				opts.TailLines = nil
+// its last pod's output ended (tasks.FollowLogs); it exits with the task's outcome.
+func (o *options) followLogs(ctx context.Context, clients *Clients, task *longtaskv1.LongTask, tail *int64) error {
+	out, errOut := o.env.Streams.Out, o.env.Streams.ErrOut
+	key := client.ObjectKeyFromObject(task)
+	task, err := tasks.FollowLogs(ctx, tasks.LogFollow{
+		Kube: clients.Kube,
+		Get: func(ctx context.Context) (*longtaskv1.LongTask, error) {
+			current := &longtaskv1.LongTask{}
+			if err := clients.Tasks.Get(ctx, key, current); apierrors.IsNotFound(err) {
+				return nil, withCode(ExitTaskFailed, fmt.Errorf("longtask %q was deleted before it finished", key.Name))
+			} else if err != nil {
+				return nil, withCode(ExitError, fmt.Errorf("reading longtask %q: %w", key.Name, err))
 			}
-			stream, err := clients.Kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, opts).Stream(ctx)
-			if err != nil {
-				// The pod has not started yet, or is gone: look again in a moment.
-				return false, nil
+			return current, nil
+		},
+		FirstTail: tail,
+		Retry:     o.env.LogRetry,
+		Output: func(pod *corev1.Pod, first bool, output io.Reader) error {
+			if !first {
+				fmt.Fprintf(errOut, "--- next attempt: pod %s ---\n", pod.Name)
 			}
-			// Once its output started, a pod is followed once: output that broke off is not printed again.
-			followed = pod.Name
-			_, err = io.Copy(o.env.Streams.Out, stream)
-			stream.Close()
-			if err != nil && ctx.Err() == nil {
-				fmt.Fprintf(o.env.Streams.ErrOut, "--- the output of pod %s broke off: %v ---\n", pod.Name, err)
+			if _, err := io.Copy(out, output); err != nil && ctx.Err() == nil {
+				fmt.Fprintf(errOut, "--- the output of pod %s broke off: %v ---\n", pod.Name, err)
 			}
-			return false, nil
-		}
-		return task.Status.Phase.Finished() && (pod == nil || pod.Name == followed), nil
+			return nil
+		},
+		Unreadable: func(pod *corev1.Pod, err error) {
+			fmt.Fprintf(errOut, "--- the output of pod %s cannot be read: %v ---\n", pod.Name, err)
+		},
 	})
-	if err != nil {
-		if ctx.Err() != nil {
-			return withCode(ExitInterrupted, fmt.Errorf("interrupted before the task finished"))
-		}
+	switch {
+	case ctx.Err() != nil:
+		return withCode(ExitInterrupted, fmt.Errorf("interrupted before the task finished"))
+	case err != nil:
 		return err
-	}
-	if task.Status.Phase != longtaskv1.PhaseSucceeded {
-		writeOutcome(o.env.Streams.ErrOut, newTaskView(task, task.Name, nil, o.env.Clock.Now()))
+	case task.Status.Phase != longtaskv1.PhaseSucceeded:
+		writeOutcome(errOut, newTaskView(task, task.Name, nil, o.env.Clock.Now()))
 		return silent(ExitTaskFailed)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -79,9 +80,10 @@ func fakeRunWith(t *testing.T, objects []client.Object, kubeObjects []runtime.Ob
 func runWith(ctx context.Context, clients *Clients, args ...string) (string, string, int) {
 	var out, errOut bytes.Buffer
 	env := Env{
-		Streams: genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut},
-		Clock:   clocktesting.NewFakePassiveClock(now),
-		Connect: func(*genericclioptions.ConfigFlags) (*Clients, error) { return clients, nil },
+		Streams:  genericiooptions.IOStreams{In: &bytes.Buffer{}, Out: &out, ErrOut: &errOut},
+		Clock:    clocktesting.NewFakePassiveClock(now),
+		Connect:  func(*genericclioptions.ConfigFlags) (*Clients, error) { return clients, nil },
+		LogRetry: time.Millisecond,
 	}
 	// Flags before the command, as a command after -- takes everything that follows.
 	code := Run(ctx, append([]string{"--kubeconfig", "/dev/null", "-n", "photos"}, args...), env)

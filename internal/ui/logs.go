@@ -8,10 +8,8 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -26,8 +24,6 @@ const (
 	maxLineBytes = 2048
 	// logBatch is the most lines one event of the log stream carries.
 	logBatch = 200
-	// logRetry is how long the log stream waits for a pod that is not running yet, or for the next attempt.
-	logRetry = time.Second
 )
 
 // logView is the task's output as the page first shows it, or why it is not shown.
@@ -106,41 +102,30 @@ func (s *Server) log(w http.ResponseWriter, r *http.Request, v viewer) {
 	defer stream.close()
 	// The stream ends without an end event when the viewer left or lost access: the page's EventSource
 	// reconnects, and is refused if the loss was for good.
-	ctx := stream.ctx
-	followed := ""
-	for ctx.Err() == nil {
-		task, err := s.get(ctx, key)
-		if err != nil {
-			_ = stream.send("end", "the task is gone")
-			return
-		}
-		pod, err := tasks.NewestPod(ctx, kube, task.object)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			_ = stream.send("end", err.Error())
-			return
-		}
-		if pod != nil && pod.Name != followed {
-			if err := s.followPod(stream, kube, pod, followed == ""); err != nil {
-				if ctx.Err() != nil || errors.Is(err, errViewerLeft) {
-					return
-				}
-				// The pod is not running yet, or is gone: look again in a moment.
-			} else {
-				followed = pod.Name
-				continue
+	unreadable := ""
+	task, err := tasks.FollowLogs(stream.ctx, tasks.LogFollow{
+		Kube: kube,
+		Get: func(ctx context.Context) (*longtaskv1.LongTask, error) {
+			task, err := s.get(ctx, key)
+			if err != nil {
+				return nil, errTaskGone
 			}
-		}
-		if task.Finished && (pod == nil || pod.Name == followed) {
-			_ = stream.send("end", "the task "+strings.ToLower(task.Phase))
-			return
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(logRetry):
-		}
+			return task.object, nil
+		},
+		FirstTail: ptr.To[int64](tailLines),
+		Output: func(pod *corev1.Pod, first bool, output io.Reader) error {
+			return sendLog(stream, pod, first, output)
+		},
+		Unreadable: func(pod *corev1.Pod, err error) {
+			unreadable = fmt.Sprintf("; the output of pod %s cannot be read: %v", pod.Name, err)
+		},
+	})
+	switch {
+	case stream.ctx.Err() != nil || errors.Is(err, errViewerLeft):
+	case err != nil:
+		_ = stream.send("end", err.Error())
+	default:
+		_ = stream.send("end", "the task "+strings.ToLower(string(task.Status.Phase))+unreadable)
 	}
 }
 
@@ -151,30 +136,25 @@ func podName(pod *corev1.Pod) string {
 	return pod.Name
 }
 
-// errViewerLeft is a failed write to the viewer's stream.
-var errViewerLeft = errors.New("the viewer left")
+var (
+	// errViewerLeft is a failed write to the viewer's stream.
+	errViewerLeft = errors.New("the viewer left")
+	// errTaskGone: the task followed is no longer in the cache.
+	errTaskGone = errors.New("the task is gone")
+)
 
-// followPod sends a pod's output until it ends: from its last lines for the first pod a viewer sees, and
-// from its start for a later attempt's.
-func (s *Server) followPod(stream *eventStream, kube kubernetes.Interface, pod *corev1.Pod, first bool) error {
-	ctx := stream.ctx
-	opts := &corev1.PodLogOptions{Container: longtaskv1.TaskContainerName, Follow: true}
-	if first {
-		opts.TailLines = ptr.To[int64](tailLines)
-	}
-	logs, err := kube.CoreV1().Pods(pod.Namespace).GetLogs(pod.Name, opts).Stream(ctx)
-	if err != nil {
-		return err
-	}
-	defer logs.Close()
+// sendLog sends a pod's output until it ends, after a line that says a new attempt began for all but the
+// first pod the viewer sees.
+func sendLog(stream *eventStream, pod *corev1.Pod, first bool, output io.Reader) error {
 	if !first {
 		if stream.send("attempt", pod.Name) != nil {
 			return errViewerLeft
 		}
 	}
+	ctx := stream.ctx
 	lines := make(chan string, logBatch)
 	go func() {
-		_ = readLines(logs, func(line string) error {
+		_ = readLines(output, func(line string) error {
 			select {
 			case lines <- line:
 				return nil
@@ -192,7 +172,6 @@ func (s *Server) followPod(stream *eventStream, kube kubernetes.Interface, pod *
 			batch = append(batch, <-lines)
 		}
 		if stream.send("lines", strings.Join(batch, "\n")) != nil {
-			logs.Close()
 			return errViewerLeft
 		}
 	}
