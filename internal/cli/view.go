@@ -5,7 +5,7 @@ import (
 	"time"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
-	"github.com/longtask-dev/longtask/pkg/progress"
+	"github.com/longtask-dev/longtask/internal/tasks"
 )
 
 // failureLines is how many of a failed task's last lines of output the plugin shows under it.
@@ -48,16 +48,17 @@ func (v taskView) phaseText() string {
 	}
 }
 
-// newTaskView is what to show of task at now. Its rate and ETA are the worker's when it gave them,
-// else what observed estimates from the progress the watch saw.
-func newTaskView(task *longtaskv1.LongTask, name string, observed *observedRate, now time.Time) taskView {
+// newTaskView is what to show of task at now; its rate and time left are tasks.RateAndRemaining's, from
+// the progress the watch observed.
+func newTaskView(task *longtaskv1.LongTask, name string, observed *tasks.ObservedRate, now time.Time) taskView {
 	v := taskView{Name: name, Phase: task.Status.Phase}
 	if p := task.Status.Progress; p != nil {
 		v.Percent = longtaskv1.Percent(p.Current, p.Total)
 		v.Summary = longtaskv1.Summary(p.Current, p.Total)
 		v.Message = printable(p.Message)
 		if !v.finished() {
-			v.Rate, v.Remaining = rateAndRemaining(p, observed, now)
+			rate, remaining := tasks.RateAndRemaining(p, observed, now)
+			v.Rate, v.Remaining = printable(rate), remaining
 		}
 	}
 	if v.Phase == longtaskv1.PhaseSucceeded {
@@ -68,31 +69,6 @@ func newTaskView(task *longtaskv1.LongTask, name string, observed *observedRate,
 		v.Output = lastLines(printableLines(f.Output), failureLines)
 	}
 	return v
-}
-
-// rateAndRemaining are the worker's rate and time left when it gave them, counting the time left down
-// from its ETA; else the rate observed by the watch.
-func rateAndRemaining(p *longtaskv1.Progress, observed *observedRate, now time.Time) (string, string) {
-	if p.Rate != "" {
-		remaining := ""
-		if p.ETA != nil {
-			remaining = progress.FormatRemaining(max(0, p.ETA.Sub(now)))
-		}
-		return printable(p.Rate), remaining
-	}
-	if observed == nil {
-		return "", ""
-	}
-	perSecond, ok := observed.estimate(now)
-	if !ok {
-		return "", ""
-	}
-	remaining := ""
-	if p.Total > 0 && p.Current < p.Total {
-		left := time.Duration(float64(p.Total-p.Current)/perSecond*float64(time.Second)) - now.Sub(observed.last)
-		remaining = progress.FormatRemaining(max(0, left))
-	}
-	return progress.FormatRate(perSecond), remaining
 }
 
 // plainLine is a task's line when the output is not a terminal: "resize Running 12/25 (48%) 0.5/s ETA 26s
@@ -123,47 +99,4 @@ func plainLine(v taskView) string {
 // gets a line when the task moved, not each time its estimate did.
 func plainChange(v taskView) string {
 	return strings.Join([]string{v.phaseText(), v.Summary, v.Message, v.Failure}, "\x00")
-}
-
-// observedRate estimates a task's rate from the progress the watch saw, for tasks whose worker gives none:
-// the average since the first step seen, once steps were seen over warmupTime.
-type observedRate struct {
-	first, last               time.Time
-	firstCurrent, lastCurrent int64
-	total                     int64
-	attempt                   int32
-	steps                     int
-}
-
-// warmupTime and warmupSteps are how much the watch must see before it estimates a rate.
-const (
-	warmupTime  = 3 * time.Second
-	warmupSteps = 2
-)
-
-// observe records the progress seen at now.
-func (o *observedRate) observe(p *longtaskv1.Progress, now time.Time) {
-	if p == nil {
-		return
-	}
-	if o.first.IsZero() || p.Current < o.lastCurrent || p.Total != o.total || p.Attempt != o.attempt {
-		// The first report seen, or the task went back, changed its total or started again: what came before
-		// says nothing about the rate from here on.
-		*o = observedRate{first: now, last: now, firstCurrent: p.Current, lastCurrent: p.Current, total: p.Total, attempt: p.Attempt}
-		return
-	}
-	if p.Current == o.lastCurrent {
-		return
-	}
-	o.steps++
-	o.last, o.lastCurrent = now, p.Current
-}
-
-// estimate is the rate in steps per second, once known.
-func (o *observedRate) estimate(now time.Time) (float64, bool) {
-	span := o.last.Sub(o.first)
-	if o.steps < warmupSteps || span < warmupTime {
-		return 0, false
-	}
-	return float64(o.lastCurrent-o.firstCurrent) / span.Seconds(), true
 }

@@ -9,6 +9,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/tasks"
 	testutil "github.com/longtask-dev/longtask/internal/testing"
 )
 
@@ -82,7 +83,7 @@ func TestTaskViewAndPlainLine(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got := newTaskView(tc.task, tc.task.Name, &observedRate{}, now)
+			got := newTaskView(tc.task, tc.task.Name, &tasks.ObservedRate{}, now)
 			got.Deleted = tc.deleted
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("newTaskView (-want,+got):\n%s", diff)
@@ -135,74 +136,5 @@ func TestPlainChangeIgnoresTheEstimateAlone(t *testing.T) {
 		if plainChange(base) == plainChange(v) {
 			t.Errorf("a new %s prints no new line", name)
 		}
-	}
-}
-
-// observation is progress seen by the watch some seconds after now.
-type observation struct {
-	after          time.Duration
-	current, total int64
-	attempt        int32
-}
-
-func TestObservedRate(t *testing.T) {
-	tests := map[string]struct {
-		seen          []observation
-		at            time.Duration
-		wantRate      string
-		wantRemaining string
-	}{
-		"nothing seen yet": {at: time.Second},
-		"one report": {
-			seen: []observation{{0, 10, 100, 1}}, at: 5 * time.Second,
-		},
-		"two steps, too soon to say": {
-			seen: []observation{{0, 10, 100, 1}, {time.Second, 12, 100, 1}, {2 * time.Second, 14, 100, 1}}, at: 2 * time.Second,
-		},
-		"steady, 2 a second": {
-			seen:     []observation{{0, 10, 100, 1}, {2 * time.Second, 14, 100, 1}, {4 * time.Second, 18, 100, 1}},
-			at:       4 * time.Second,
-			wantRate: "2.0/s", wantRemaining: "41s",
-		},
-		"counted down since the last step": {
-			seen:     []observation{{0, 10, 100, 1}, {2 * time.Second, 14, 100, 1}, {4 * time.Second, 18, 100, 1}},
-			at:       14 * time.Second,
-			wantRate: "2.0/s", wantRemaining: "31s",
-		},
-		"slow: per minute": {
-			seen:     []observation{{0, 1, 10, 1}, {30 * time.Second, 2, 10, 1}, {60 * time.Second, 3, 10, 1}},
-			at:       60 * time.Second,
-			wantRate: "2.0/min", wantRemaining: "3m30s",
-		},
-		"a new attempt starts over": {
-			seen: []observation{{0, 10, 100, 1}, {2 * time.Second, 14, 100, 1}, {4 * time.Second, 18, 100, 1}, {5 * time.Second, 18, 100, 2}},
-			at:   6 * time.Second,
-		},
-		"going back starts over": {
-			seen: []observation{{0, 10, 100, 1}, {2 * time.Second, 14, 100, 1}, {4 * time.Second, 18, 100, 1}, {5 * time.Second, 3, 100, 1}},
-			at:   6 * time.Second,
-		},
-		"unknown total: a rate, no ETA": {
-			seen:     []observation{{0, 10, 0, 1}, {2 * time.Second, 14, 0, 1}, {4 * time.Second, 18, 0, 1}},
-			at:       4 * time.Second,
-			wantRate: "2.0/s",
-		},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			var observed observedRate
-			var last *longtaskv1.Progress
-			for _, o := range tc.seen {
-				last = &longtaskv1.Progress{Current: o.current, Total: o.total, Attempt: o.attempt}
-				observed.observe(last, now.Add(o.after))
-			}
-			if last == nil {
-				last = &longtaskv1.Progress{}
-			}
-			rate, remaining := rateAndRemaining(last, &observed, now.Add(tc.at))
-			if diff := cmp.Diff([]string{tc.wantRate, tc.wantRemaining}, []string{rate, remaining}); diff != "" {
-				t.Errorf("rate and remaining (-want,+got):\n%s", diff)
-			}
-		})
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/tasks"
 )
 
 // watchRequest says which tasks to watch.
@@ -129,7 +130,7 @@ type tracker struct {
 // trackedTask is the latest state seen of a task.
 type trackedTask struct {
 	task     *longtaskv1.LongTask
-	observed observedRate
+	observed tasks.ObservedRate
 	deleted  bool
 }
 
@@ -208,7 +209,7 @@ func (t *tracker) handle(event watch.Event) (bool, error) {
 	}
 	tracked.task = task
 	tracked.deleted = event.Type == watch.Deleted
-	tracked.observed.observe(task.Status.Progress, t.clock.Now())
+	tracked.observed.Observe(task.Status.Progress, t.clock.Now())
 	t.mu.Unlock()
 	t.display.show(key)
 	return t.done(), nil

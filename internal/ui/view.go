@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
+	"github.com/longtask-dev/longtask/internal/tasks"
 )
 
 // taskView is a LongTask as the pages and the JSON API show it.
@@ -63,7 +64,10 @@ func newTaskView(task *longtaskv1.LongTask, now time.Time) taskView {
 	}
 	if p := task.Status.Progress; p != nil {
 		v.Current, v.Total, v.Percent = p.Current, p.Total, p.Percent
-		v.Summary, v.Message, v.Rate, v.Remaining = p.Summary, p.Message, p.Rate, p.Remaining
+		v.Summary, v.Message = p.Summary, p.Message
+		if !v.Finished {
+			v.Rate, v.Remaining = tasks.RateAndRemaining(p, nil, now)
+		}
 	}
 	v.Indeterminate = v.Total <= 0 && !v.Finished
 	if ref := task.Spec.TemplateRef; ref != nil {
