@@ -321,7 +321,7 @@ func (r *LongTaskReconciler) recordChange(task *longtaskv1.LongTask, old longtas
 	case longtaskv1.PhaseSucceeded:
 		reason, note = ReasonCompleted, "The task completed"
 	case longtaskv1.PhaseFailed:
-		eventType, reason, note = corev1.EventTypeWarning, task.Status.Failure.Reason, task.Status.Failure.Message
+		eventType, reason, note = corev1.EventTypeWarning, string(task.Status.Failure.Reason), task.Status.Failure.Message
 	case longtaskv1.PhaseCancelled:
 		reason, note = ReasonCancelled, "The task was cancelled"
 	default:

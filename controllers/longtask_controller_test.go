@@ -317,7 +317,7 @@ func TestReconcile(t *testing.T) {
 			clockStep:   time.Second,
 			wantResults: [2]ctrl.Result{{RequeueAfter: time.Second}, {}},
 			wantPhase:   longtaskv1.PhaseFailed,
-			wantRunning: &metav1.Condition{Status: metav1.ConditionFalse, Reason: ReasonProgressDeadlineExceeded, Message: stalledMessage},
+			wantRunning: &metav1.Condition{Status: metav1.ConditionFalse, Reason: string(ReasonProgressDeadlineExceeded), Message: stalledMessage},
 			wantJob:     jobSuspended,
 			wantEvents:  []string{"Warning ProgressDeadlineExceeded " + stalledMessage},
 		},

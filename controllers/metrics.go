@@ -8,11 +8,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	batchv1 "k8s.io/api/batch/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,20 +42,9 @@ var (
 	durationBuckets = []float64{10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400}
 )
 
-// otherReason stands for any failure reason not in failureReasons.
+// otherReason stands for any failure reason not in longtaskv1.FailureReasons: one the Job controller may
+// add, or one a task's program wrote into its termination message, which the controller does not take.
 const otherReason = "Other"
-
-// failureReasons are the reasons a task can fail for: the controller's, the worker's (which it writes into
-// its pod's termination message, where the task's program could write too) and the Job controller's.
-// Anything else is counted as otherReason.
-var failureReasons = sets.New(
-	ReasonTaskFailed, ReasonOOMKilled, ReasonPodLost, ReasonProgressDeadlineExceeded, ReasonInvalidParameters,
-	ReasonTemplateChanged,
-	longtaskv1.TerminationReasonExited, longtaskv1.TerminationReasonKilled, longtaskv1.TerminationReasonOOMKilled,
-	longtaskv1.TerminationReasonCommandNotFound, longtaskv1.TerminationReasonCommandNotRunnable,
-	batchv1.JobReasonDeadlineExceeded, batchv1.JobReasonPodFailurePolicy, batchv1.JobReasonBackoffLimitExceeded,
-	batchv1.JobReasonMaxFailedIndexesExceeded, batchv1.JobReasonFailedIndexes,
-)
 
 // TaskMetrics are the counters and histograms the controller moves as tasks change.
 //
@@ -194,10 +181,10 @@ func seconds(start, end time.Time) float64 {
 }
 
 func failureReason(status *longtaskv1.LongTaskStatus) string {
-	if status.Failure == nil || !failureReasons.Has(status.Failure.Reason) {
+	if status.Failure == nil || !status.Failure.Reason.Known() {
 		return otherReason
 	}
-	return status.Failure.Reason
+	return string(status.Failure.Reason)
 }
 
 // collectTimeout bounds the cache reads of one scrape.
@@ -215,8 +202,6 @@ var (
 	budgetDesc = prometheus.NewDesc("longtask_progress_write_budget_writes_per_second",
 		"The manager's --progress-write-budget: progress writes per second that all tasks together may make; 0 for no limit.",
 		nil, nil)
-	phases = []longtaskv1.Phase{longtaskv1.PhasePending, longtaskv1.PhaseRunning, longtaskv1.PhaseSucceeded,
-		longtaskv1.PhaseFailed, longtaskv1.PhaseCancelled}
 )
 
 // stateCollector reports, at each scrape, the tasks by phase and the write budget, from the manager's cache.
@@ -256,15 +241,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 			if counts[task.Namespace] == nil {
 				counts[task.Namespace] = map[longtaskv1.Phase]int{}
 			}
-			phase := task.Status.Phase
-			if phase == "" {
-				phase = longtaskv1.PhasePending
-			}
-			counts[task.Namespace][phase]++
+			counts[task.Namespace][task.Status.Phase.OrPending()]++
 		}
 		// Every phase of a namespace that has tasks, zeros included, so that a phase emptying shows as 0.
 		for namespace, byPhase := range counts {
-			for _, phase := range phases {
+			for _, phase := range longtaskv1.Phases() {
 				ch <- prometheus.MustNewConstMetric(tasksDesc, prometheus.GaugeValue, float64(byPhase[phase]), namespace, string(phase))
 			}
 		}

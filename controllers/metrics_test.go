@@ -166,16 +166,16 @@ func TestMetricsCountFailuresByReason(t *testing.T) {
 		"a non-zero exit": {
 			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), batchv1.JobReasonBackoffLimitExceeded, "", 1).Obj(),
 			pods:       []corev1.Pod{*testutil.TerminatedPod("resize-a", "photos", "resize", 1, "Error", "", started.Add(time.Hour))},
-			wantReason: ReasonTaskFailed,
+			wantReason: string(ReasonTaskFailed),
 		},
 		"a pod lost before it said how it ended": {
 			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), batchv1.JobReasonBackoffLimitExceeded, "", 1).Obj(),
-			wantReason: ReasonPodLost,
+			wantReason: string(ReasonPodLost),
 		},
 		"a reason the worker never writes, printed by the task into its termination message": {
 			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), batchv1.JobReasonBackoffLimitExceeded, "", 1).Obj(),
 			pods:       []corev1.Pod{*madeUp},
-			wantReason: ReasonTaskFailed,
+			wantReason: string(ReasonTaskFailed),
 		},
 		"a Job's reason outside the documented set": {
 			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), "ANewJobReason", "", 1).Obj(),
@@ -476,3 +476,29 @@ func updateEvent(old, task *longtaskv1.LongTask) event.UpdateEvent {
 }
 
 func deleteEvent(task *longtaskv1.LongTask) event.DeleteEvent { return event.DeleteEvent{Object: task} }
+
+// docs/metrics.md names the reasons longtask_task_failures_total counts, and only those: it said Exited,
+// which no task fails with, and four of the Job controller's that no LongTask's Job gives.
+func TestMetricsDocsNameTheFailureReasons(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := regexp.MustCompile("(?m)^\\| `longtask_task_failures_total` .*$").Find(data)
+	if row == nil {
+		t.Fatal("docs/metrics.md has no row for longtask_task_failures_total")
+	}
+	// The cells: name, type, labels, what it counts, when.
+	counts := strings.Split(string(row), "|")[4]
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile("`([A-Z][A-Za-z]+)`").FindAllStringSubmatch(counts, -1) {
+		named[m[1]] = true
+	}
+	want := map[string]bool{otherReason: true}
+	for _, reason := range longtaskv1.FailureReasons() {
+		want[string(reason)] = true
+	}
+	if diff := cmp.Diff(want, named); diff != "" {
+		t.Errorf("reasons docs/metrics.md names (-want,+got):\n%s", diff)
+	}
+}

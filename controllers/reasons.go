@@ -2,7 +2,8 @@ package controllers
 
 import longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
 
-// Reasons of the LongTask's conditions and Events, CamelCase as `kubectl describe` shows them.
+// Reasons of the LongTask's conditions and Events, CamelCase as `kubectl describe` shows them, besides the
+// failure reasons (longtaskv1.FailureReason), which are those of the Failed condition.
 const (
 	ReasonJobPending   = "JobPending"
 	ReasonJobCreated   = "JobCreated"
@@ -10,9 +11,6 @@ const (
 	ReasonPodPending   = "PodPending"
 	ReasonRunning      = "Running"
 	ReasonCompleted    = "Completed"
-	ReasonTaskFailed   = "TaskFailed"
-	ReasonOOMKilled    = "OOMKilled"
-	ReasonPodLost      = longtaskv1.FailureReasonPodLost
 	ReasonCancelling   = "Cancelling"
 	ReasonCancelled    = "Cancelled"
 	ReasonExpired      = "Expired"
@@ -21,11 +19,16 @@ const (
 	// by an object that is not the task's.
 	ReasonWorkerAccessConflict = "WorkerAccessConflict"
 
-	ReasonTemplateNotFound  = "TemplateNotFound"
-	ReasonInvalidParameters = "InvalidParameters"
-	// ReasonTemplateChanged: a task from a template lost its Job, and the template no longer resolves to
-	// what the task started as (status.resolvedTask), so no Job is made again.
-	ReasonTemplateChanged = "TemplateChanged"
+	ReasonTemplateNotFound = "TemplateNotFound"
+)
 
-	ReasonProgressDeadlineExceeded = "ProgressDeadlineExceeded"
+// The failure reasons are longtaskv1.FailureReasons, shared with the worker, the UI and the plugin; these
+// names of some of them are renamed to those in the next commit.
+const (
+	ReasonTaskFailed               = longtaskv1.FailureReasonTaskFailed
+	ReasonOOMKilled                = longtaskv1.FailureReasonOOMKilled
+	ReasonPodLost                  = longtaskv1.FailureReasonPodLost
+	ReasonInvalidParameters        = longtaskv1.FailureReasonInvalidParameters
+	ReasonTemplateChanged          = longtaskv1.FailureReasonTemplateChanged
+	ReasonProgressDeadlineExceeded = longtaskv1.FailureReasonProgressDeadlineExceeded
 )

@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/utils/ptr"
 
 	longtaskv1 "github.com/longtask-dev/longtask/api/v1alpha1"
@@ -114,12 +113,12 @@ func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 	case world.invalidParameters != nil:
 		message := text.Cut(fmt.Sprintf("LongTaskTemplate %s: %v", task.Spec.TemplateRef.Name, world.invalidParameters), maxConditionMessageBytes, text.Start)
 		status.Failure = &longtaskv1.Failure{Reason: ReasonInvalidParameters, Message: message}
-		finish(status, longtaskv1.PhaseFailed, ReasonInvalidParameters, message, now)
+		finish(status, longtaskv1.PhaseFailed, string(ReasonInvalidParameters), message, now)
 	case world.templateChanged != nil:
 		// Rather than run something other than what the task started as, or a record nobody vouches for.
 		message := text.Cut(world.templateChanged.message(), maxConditionMessageBytes, text.Start)
 		status.Failure = &longtaskv1.Failure{Reason: ReasonTemplateChanged, Message: message}
-		finish(status, longtaskv1.PhaseFailed, ReasonTemplateChanged, message, now)
+		finish(status, longtaskv1.PhaseFailed, string(ReasonTemplateChanged), message, now)
 	case world.templateMissing:
 		d.blocked = "ResolveTemplate"
 		setPhase(status, longtaskv1.PhasePending, ReasonTemplateNotFound, fmt.Sprintf(
@@ -136,7 +135,7 @@ func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 		completeProgress(status, now)
 	case jobCondition(job, batchv1.JobFailed):
 		status.Failure = failure(job, world.pods, status.Attempts)
-		finish(status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message, completionTime(job, batchv1.JobFailed, now))
+		finish(status, longtaskv1.PhaseFailed, string(status.Failure.Reason), status.Failure.Message, completionTime(job, batchv1.JobFailed, now))
 	case task.Spec.Cancel && job.Status.Active == 0 && ptr.Deref(job.Status.Terminating, 0) == 0:
 		// No pod runs, but the Job would start one: it is stopped all the same.
 		stop(stopCancelled)
@@ -151,7 +150,7 @@ func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 			Reason:  ReasonProgressDeadlineExceeded,
 			Message: fmt.Sprintf("The task made no progress for %ds (progressDeadlineSeconds)", *task.Spec.ProgressDeadlineSeconds),
 		}
-		finish(status, longtaskv1.PhaseFailed, status.Failure.Reason, status.Failure.Message, now)
+		finish(status, longtaskv1.PhaseFailed, string(status.Failure.Reason), status.Failure.Message, now)
 	case ptr.Deref(job.Status.Ready, 0) > 0 || (job.Status.Active > 0 && status.Progress != nil):
 		setPhase(status, longtaskv1.PhaseRunning, ReasonRunning, fmt.Sprintf("Attempt %d is running", max(status.Attempts, 1)), now)
 	case ptr.Deref(job.Spec.Suspend, false):
@@ -196,9 +195,7 @@ func progressDeadline(task *longtaskv1.LongTask) (time.Time, bool) {
 // setPhase sets the phase and the conditions that go with it. Running is always present; Succeeded,
 // Failed and Cancelled appear when they become true, so `kubectl wait --for=condition=X` works for each.
 func setPhase(status *longtaskv1.LongTaskStatus, phase longtaskv1.Phase, reason, message string, at time.Time) {
-	if phase == "" {
-		phase = longtaskv1.PhasePending
-	}
+	phase = phase.OrPending()
 	status.Phase = phase
 	// A condition that changes takes the pass's time, not the wall clock's (meta.SetStatusCondition's default).
 	running := metav1.Condition{
@@ -256,7 +253,7 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 	jobReason := cond != nil && cond.Reason != "" && cond.Reason != batchv1.JobReasonBackoffLimitExceeded
 	if jobReason {
 		// The Job stopped the task for a reason of its own, such as its deadline.
-		f.Reason, f.Message = cond.Reason, cond.Message
+		f.Reason, f.Message = longtaskv1.FailureReason(cond.Reason), cond.Message
 	}
 
 	terminated := lastTermination(pods)
@@ -270,7 +267,7 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 	}
 	f.ExitCode = ptr.To(terminated.ExitCode)
 	var worker longtaskv1.TerminationMessage
-	fromWorker := json.Unmarshal([]byte(terminated.Message), &worker) == nil && workerReasons.Has(worker.Reason)
+	fromWorker := json.Unmarshal([]byte(terminated.Message), &worker) == nil && worker.Reason.WrittenByWorker()
 	if fromWorker {
 		f.Output = text.Cut(worker.Output, longtaskv1.MaxOutputBytes, text.End)
 	} else {
@@ -278,7 +275,7 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 	}
 	switch {
 	case jobReason:
-	case terminated.Reason == "OOMKilled" || (fromWorker && worker.Reason == longtaskv1.TerminationReasonOOMKilled):
+	case terminated.Reason == "OOMKilled" || (fromWorker && worker.Reason == longtaskv1.FailureReasonOOMKilled):
 		// The kubelet says so when the worker itself was killed; the worker says so when only its program was.
 		f.Reason = ReasonOOMKilled
 		f.Message = fmt.Sprintf("The task ran out of memory and was killed (exit code %d)", terminated.ExitCode)
@@ -288,7 +285,7 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 		if attempts > 1 {
 			f.Message += fmt.Sprintf(" (its last attempt of %d)", attempts)
 		}
-	case fromWorker && worker.Reason != longtaskv1.TerminationReasonExited:
+	case fromWorker && worker.Reason != longtaskv1.FailureReasonTaskFailed:
 		f.Reason, f.Message = worker.Reason, capitalize(worker.Message)
 	default:
 		f.Message = fmt.Sprintf("The task exited with code %d", terminated.ExitCode)
@@ -298,14 +295,6 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 	}
 	return f
 }
-
-// workerReasons are the reasons the worker writes into its termination message. The task's program runs
-// in the same container and can write that file too: a message with any other reason is read as output,
-// since a reason the API server refuses in a condition (a space, say) would fail every status write.
-var workerReasons = sets.New(
-	longtaskv1.TerminationReasonExited, longtaskv1.TerminationReasonKilled, longtaskv1.TerminationReasonOOMKilled,
-	longtaskv1.TerminationReasonCommandNotFound, longtaskv1.TerminationReasonCommandNotRunnable,
-)
 
 // lostWithItsNode reports whether the kubelet found the task's container gone without an exit status of
 // its own: after its node lost power or restarted, containerd reports such a container "Unknown", and the

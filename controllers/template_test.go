@@ -131,7 +131,7 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			task:      testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Parameter("album", "cats").Parameter("count", "5; rm -rf /").Obj(),
 			wantPhase: longtaskv1.PhaseFailed,
 			wantCondition: metav1.Condition{
-				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: ReasonInvalidParameters,
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonInvalidParameters),
 				Message: `spec.parameters[count]: Invalid value: "5; rm -rf /": must match [0-9]{1,3}`,
 			},
 			wantFailure: &longtaskv1.Failure{
@@ -144,7 +144,7 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			objs:          []client.Object{resizeTemplate().Obj()},
 			task:          testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Obj(),
 			wantPhase:     longtaskv1.PhaseFailed,
-			wantCondition: metav1.Condition{Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: ReasonInvalidParameters, Message: "spec.parameters[album]: Required value"},
+			wantCondition: metav1.Condition{Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonInvalidParameters), Message: "spec.parameters[album]: Required value"},
 			wantFailure: &longtaskv1.Failure{
 				Reason:  ReasonInvalidParameters,
 				Message: "LongTaskTemplate resize-photos: spec.parameters[album]: Required value: the template needs a value for album",
@@ -155,7 +155,7 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			objs:          []client.Object{resizeTemplate().Args("$(params.colour)").Obj()},
 			task:          testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Parameter("album", "cats").Obj(),
 			wantPhase:     longtaskv1.PhaseFailed,
-			wantCondition: metav1.Condition{Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: ReasonInvalidParameters, Message: "spec.task.args[0]"},
+			wantCondition: metav1.Condition{Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonInvalidParameters), Message: "spec.task.args[0]"},
 			wantFailure: &longtaskv1.Failure{
 				Reason: ReasonInvalidParameters,
 				Message: `LongTaskTemplate resize-photos: the template is broken: spec.task.args[0]: Invalid value: "$(params.colour)": ` +
@@ -178,7 +178,7 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			task:      resolvedTask(),
 			wantPhase: longtaskv1.PhaseFailed,
 			wantCondition: metav1.Condition{
-				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: ReasonTemplateChanged,
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonTemplateChanged),
 				Message: "LongTaskTemplate resize-photos no longer resolves to status.resolvedTask",
 			},
 			wantFailure: &longtaskv1.Failure{
@@ -193,7 +193,7 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			task:      resolvedTask(),
 			wantPhase: longtaskv1.PhaseFailed,
 			wantCondition: metav1.Condition{
-				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: ReasonTemplateChanged,
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonTemplateChanged),
 				Message: "LongTaskTemplate resize-photos was not found",
 			},
 			wantFailure: &longtaskv1.Failure{
@@ -208,7 +208,7 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			task:      forgedTask(),
 			wantPhase: longtaskv1.PhaseFailed,
 			wantCondition: metav1.Condition{
-				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: ReasonTemplateChanged,
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonTemplateChanged),
 				Message: "LongTaskTemplate resize-photos no longer resolves to status.resolvedTask",
 			},
 			wantFailure: &longtaskv1.Failure{
@@ -224,7 +224,7 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			task:      resolvedFrom(t, resizeTemplate().Obj()),
 			wantPhase: longtaskv1.PhaseFailed,
 			wantCondition: metav1.Condition{
-				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: ReasonTemplateChanged,
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonTemplateChanged),
 				Message: "LongTaskTemplate resize-photos no longer takes the task's parameters (spec.parameters[size]: Required value",
 			},
 			wantFailure: &longtaskv1.Failure{

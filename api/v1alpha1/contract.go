@@ -85,26 +85,13 @@ const (
 // TerminationMessage is what the worker writes to its container's termination log when the task's
 // program fails; the controller reads it from the pod's status into status.failure.
 type TerminationMessage struct {
-	// Reason is one of the TerminationReason words.
-	Reason string `json:"reason"`
+	// Reason is a reason the worker writes (FailureReason.WrittenByWorker).
+	Reason FailureReason `json:"reason"`
 	// Message says what happened.
 	Message string `json:"message"`
 	// Output is the last lines the program printed.
 	Output string `json:"output,omitempty"`
 }
-
-// Why a task's program ended, as the worker saw it.
-const (
-	TerminationReasonExited             = "TaskFailed"
-	TerminationReasonKilled             = "Killed"
-	TerminationReasonOOMKilled          = "OOMKilled"
-	TerminationReasonCommandNotFound    = "CommandNotFound"
-	TerminationReasonCommandNotRunnable = "CommandNotRunnable"
-)
-
-// FailureReasonPodLost is status.failure.reason for a task whose pod its node lost (a power loss, a
-// restart): nobody saw how the program ended, and status.failure.exitCode is the container runtime's.
-const FailureReasonPodLost = "PodLost"
 
 // Percent is how far current is towards total, from 0 to 100; 0 when the total is unknown.
 func Percent(current, total int64) int32 {

@@ -157,6 +157,20 @@ func (p Phase) Finished() bool {
 	return p == PhaseSucceeded || p == PhaseFailed || p == PhaseCancelled
 }
 
+// OrPending is the phase, Pending when it is empty: a task the controller has not written a status for yet
+// is waiting to start.
+func (p Phase) OrPending() Phase {
+	if p == "" {
+		return PhasePending
+	}
+	return p
+}
+
+// Phases are every phase, in the order a task goes through them.
+func Phases() []Phase {
+	return []Phase{PhasePending, PhaseRunning, PhaseSucceeded, PhaseFailed, PhaseCancelled}
+}
+
 // Condition types of a LongTask.
 const (
 	ConditionRunning   = "Running"
@@ -205,7 +219,7 @@ type Progress struct {
 type Failure struct {
 	// reason is a CamelCase word: TaskFailed, DeadlineExceeded, ...
 	// +kubebuilder:validation:MaxLength=1024
-	Reason string `json:"reason"`
+	Reason FailureReason `json:"reason"`
 	// message explains the failure to a person.
 	// +kubebuilder:validation:MaxLength=32768
 	Message string `json:"message"`

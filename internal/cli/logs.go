@@ -63,7 +63,7 @@ func (o *options) logs(ctx context.Context, clients *Clients, task *longtaskv1.L
 		return withCode(ExitError, err)
 	}
 	if pod == nil {
-		return withCode(ExitError, fmt.Errorf("longtask %q has no pod (it is %s)", task.Name, phaseOf(task)))
+		return withCode(ExitError, fmt.Errorf("longtask %q has no pod (it is %s)", task.Name, task.Status.Phase.OrPending()))
 	}
 	if err := copyLogs(ctx, clients.Kube, pod, opts, o.env.Streams.Out); err != nil {
 		return withCode(ExitError, fmt.Errorf("reading the output of pod %q: %w", pod.Name, err))
@@ -123,11 +123,4 @@ func copyLogs(ctx context.Context, kube kubernetes.Interface, pod *corev1.Pod, o
 	defer stream.Close()
 	_, err = io.Copy(out, stream)
 	return err
-}
-
-func phaseOf(task *longtaskv1.LongTask) string {
-	if task.Status.Phase == "" {
-		return string(longtaskv1.PhasePending)
-	}
-	return string(task.Status.Phase)
 }

@@ -38,14 +38,10 @@ func (v taskView) succeeded() bool { return !v.Deleted && v.Phase == longtaskv1.
 
 // phaseText is the phase as shown: a task the controller has not looked at yet is Pending.
 func (v taskView) phaseText() string {
-	switch {
-	case v.Deleted:
+	if v.Deleted {
 		return "Deleted"
-	case v.Phase == "":
-		return string(longtaskv1.PhasePending)
-	default:
-		return string(v.Phase)
 	}
+	return string(v.Phase.OrPending())
 }
 
 // newTaskView is what to show of task at now; its rate and time left are tasks.RateAndRemaining's, from
@@ -65,7 +61,7 @@ func newTaskView(task *longtaskv1.LongTask, name string, observed *tasks.Observe
 		v.Percent = 100
 	}
 	if f := task.Status.Failure; f != nil && v.Phase == longtaskv1.PhaseFailed {
-		v.Failure = printable(f.Reason + ": " + f.Message)
+		v.Failure = printable(string(f.Reason) + ": " + f.Message)
 		v.Output = lastLines(printableLines(f.Output), failureLines)
 	}
 	return v

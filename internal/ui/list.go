@@ -50,10 +50,13 @@ func parseListQuery(values url.Values) listQuery {
 }
 
 // phases are the phases the list filters by, in the order a task goes through them.
-var phases = []string{
-	string(longtaskv1.PhasePending), string(longtaskv1.PhaseRunning), string(longtaskv1.PhaseSucceeded),
-	string(longtaskv1.PhaseFailed), string(longtaskv1.PhaseCancelled),
-}
+var phases = func() []string {
+	var names []string
+	for _, phase := range longtaskv1.Phases() {
+		names = append(names, string(phase))
+	}
+	return names
+}()
 
 // values is the query again, for links to other pages of the same list.
 func (q listQuery) values(page int) string {
@@ -116,10 +119,7 @@ func (s *Server) list(ctx context.Context, v viewer, q listQuery) (listPage, err
 	matching := make([]*longtaskv1.LongTask, 0, len(tasks.Items))
 	for i := range tasks.Items {
 		task := &tasks.Items[i]
-		phase := string(task.Status.Phase)
-		if phase == "" {
-			phase = string(longtaskv1.PhasePending)
-		}
+		phase := string(task.Status.Phase.OrPending())
 		template := ""
 		if task.Spec.TemplateRef != nil {
 			template = task.Spec.TemplateRef.Name

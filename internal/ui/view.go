@@ -39,7 +39,7 @@ type taskView struct {
 
 	Result  string              `json:"result"`
 	Failure *longtaskv1.Failure `json:"failure,omitempty"`
-	// ExitNote tells the exit code of a failure whose message does not already.
+	// ExitNote tells the program's exit code beside a failure's message that does not already state it.
 	ExitNote string `json:"exitNote,omitempty"`
 
 	// object is the LongTask shown, whose UID and Job tell its pods (tasks.Pods).
@@ -50,7 +50,7 @@ func newTaskView(task *longtaskv1.LongTask, now time.Time) taskView {
 	v := taskView{
 		Namespace: task.Namespace,
 		Name:      task.Name,
-		Phase:     string(task.Status.Phase),
+		Phase:     string(task.Status.Phase.OrPending()),
 		Finished:  task.Status.Phase.Finished(),
 		Cancel:    task.Spec.Cancel,
 		Age:       age(now.Sub(task.CreationTimestamp.Time)),
@@ -58,9 +58,6 @@ func newTaskView(task *longtaskv1.LongTask, now time.Time) taskView {
 		Result:    task.Status.Result,
 		Failure:   task.Status.Failure,
 		object:    task,
-	}
-	if v.Phase == "" {
-		v.Phase = string(longtaskv1.PhasePending)
 	}
 	if p := task.Status.Progress; p != nil {
 		v.Current, v.Total, v.Percent = p.Current, p.Total, p.Percent
@@ -81,21 +78,10 @@ func newTaskView(task *longtaskv1.LongTask, now time.Time) taskView {
 		}
 		v.Duration = end.Sub(start.Time).Round(time.Second).String()
 	}
-	if f := v.Failure; f != nil && f.ExitCode != nil && !exitCodeSaidOrMeaningless(f.Reason) {
+	if f := v.Failure; f != nil && f.ExitCode != nil && f.Reason.ExitCodeFromProgram() && !f.Reason.MessageStatesExitCode() {
 		v.ExitNote = " (exit code " + strconv.Itoa(int(*f.ExitCode)) + ")"
 	}
 	return v
-}
-
-// exitCodeSaidOrMeaningless reports whether a failure with that reason needs no exit note: the
-// controller's message states the code of a program that exited or ran out of memory, and the code of a
-// pod lost with its node is the container runtime's, not the program's.
-func exitCodeSaidOrMeaningless(reason string) bool {
-	switch reason {
-	case longtaskv1.TerminationReasonExited, longtaskv1.TerminationReasonOOMKilled, longtaskv1.FailureReasonPodLost:
-		return true
-	}
-	return false
 }
 
 // age is how long ago something happened, as kubectl says it: "5m", "2d".

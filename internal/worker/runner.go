@@ -60,8 +60,8 @@ type Runner struct {
 // ExitError is how a task program ended when it did not succeed.
 type ExitError struct {
 	Code int
-	// Reason is a CamelCase word from the contract: longtaskv1.TerminationReason*.
-	Reason string
+	// Reason is one the worker writes (longtaskv1.FailureReason.WrittenByWorker).
+	Reason longtaskv1.FailureReason
 	// Message says what happened, for people.
 	Message string
 }
@@ -73,7 +73,7 @@ func (e *ExitError) Error() string { return e.Message }
 // has passed. It returns nil when the program exited 0, or an *ExitError.
 func (r *Runner) Run(args []string, signals <-chan os.Signal) error {
 	if len(args) == 0 || args[0] == "" {
-		return &ExitError{Code: 127, Reason: longtaskv1.TerminationReasonCommandNotFound, Message: "no command to run: the task's command is empty"}
+		return &ExitError{Code: 127, Reason: longtaskv1.FailureReasonCommandNotFound, Message: "no command to run: the task's command is empty"}
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdin = os.Stdin
@@ -124,7 +124,7 @@ func (r *Runner) Run(args []string, signals <-chan os.Signal) error {
 	exit := exitError(err)
 	if exit != nil && exit.Code == 128+int(syscall.SIGKILL) && oomKnown {
 		if after, ok := r.oomKills(); ok && after > oomBefore {
-			exit.Reason, exit.Message = longtaskv1.TerminationReasonOOMKilled, "the program was killed because it ran out of memory (OOM)"
+			exit.Reason, exit.Message = longtaskv1.FailureReasonOOMKilled, "the program was killed because it ran out of memory (OOM)"
 		}
 	}
 	if exit == nil {
@@ -337,12 +337,12 @@ func (r *Runner) clock() clock.WithTicker {
 
 func startError(program string, err error) error {
 	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
-		return &ExitError{Code: 127, Reason: longtaskv1.TerminationReasonCommandNotFound, Message: fmt.Sprintf("command not found: %s", program)}
+		return &ExitError{Code: 127, Reason: longtaskv1.FailureReasonCommandNotFound, Message: fmt.Sprintf("command not found: %s", program)}
 	}
 	if errors.Is(err, os.ErrPermission) {
-		return &ExitError{Code: 126, Reason: longtaskv1.TerminationReasonCommandNotRunnable, Message: fmt.Sprintf("command cannot be run (permission denied): %s", program)}
+		return &ExitError{Code: 126, Reason: longtaskv1.FailureReasonCommandNotRunnable, Message: fmt.Sprintf("command cannot be run (permission denied): %s", program)}
 	}
-	return &ExitError{Code: 126, Reason: longtaskv1.TerminationReasonCommandNotRunnable, Message: fmt.Sprintf("command cannot be run: %s: %v", program, err)}
+	return &ExitError{Code: 126, Reason: longtaskv1.FailureReasonCommandNotRunnable, Message: fmt.Sprintf("command cannot be run: %s: %v", program, err)}
 }
 
 func exitError(err error) *ExitError {
@@ -351,11 +351,11 @@ func exitError(err error) *ExitError {
 	}
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) {
-		return &ExitError{Code: 1, Reason: longtaskv1.TerminationReasonExited, Message: err.Error()}
+		return &ExitError{Code: 1, Reason: longtaskv1.FailureReasonTaskFailed, Message: err.Error()}
 	}
 	if status, ok := exit.Sys().(syscall.WaitStatus); ok && status.Signaled() {
 		sig := status.Signal()
-		return &ExitError{Code: 128 + int(sig), Reason: longtaskv1.TerminationReasonKilled, Message: fmt.Sprintf("the program was killed by signal %d (%v)", int(sig), sig)}
+		return &ExitError{Code: 128 + int(sig), Reason: longtaskv1.FailureReasonKilled, Message: fmt.Sprintf("the program was killed by signal %d (%v)", int(sig), sig)}
 	}
-	return &ExitError{Code: exit.ExitCode(), Reason: longtaskv1.TerminationReasonExited, Message: fmt.Sprintf("the program exited with code %d", exit.ExitCode())}
+	return &ExitError{Code: exit.ExitCode(), Reason: longtaskv1.FailureReasonTaskFailed, Message: fmt.Sprintf("the program exited with code %d", exit.ExitCode())}
 }

@@ -3,8 +3,10 @@ package worker
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -92,7 +94,7 @@ func TestRunnerReportsHowTheProgramEnded(t *testing.T) {
 	cases := map[string]struct {
 		args       []string
 		wantCode   int
-		wantReason string
+		wantReason longtaskv1.FailureReason
 		wantText   string
 	}{
 		"exit code":         {args: []string{"sh", "-c", "exit 3"}, wantCode: 3, wantReason: "TaskFailed", wantText: "exited with code 3"},
@@ -111,6 +113,11 @@ func TestRunnerReportsHowTheProgramEnded(t *testing.T) {
 			}
 			if exit.Code != tc.wantCode || exit.Reason != tc.wantReason || !strings.Contains(exit.Message, tc.wantText) {
 				t.Errorf("got code %d %s %q, want code %d %s and %q", exit.Code, exit.Reason, exit.Message, tc.wantCode, tc.wantReason, tc.wantText)
+			}
+			// The controller makes the worker's message the failure's, but for the reasons whose message it
+			// writes itself, with the code: the UI adds the code to any other, which must not state it.
+			if !exit.Reason.MessageStatesExitCode() && regexp.MustCompile(fmt.Sprintf(`\bcode %d\b`, exit.Code)).MatchString(exit.Message) {
+				t.Errorf("the worker's %s message %q states the exit code, which the UI would add again", exit.Reason, exit.Message)
 			}
 		})
 	}
@@ -167,7 +174,7 @@ func TestRunnerKillsAProgramThatIgnoresSIGTERMAfterTheGracePeriod(t *testing.T) 
 func TestRunnerTellsAnOOMKillFromOtherKills(t *testing.T) {
 	for name, tc := range map[string]struct {
 		oomKilled  bool
-		wantReason string
+		wantReason longtaskv1.FailureReason
 	}{
 		"the cgroup counted an OOM kill": {oomKilled: true, wantReason: "OOMKilled"},
 		"killed by someone else":         {wantReason: "Killed"},

@@ -68,7 +68,7 @@ func (w *Worker) Run(ctx context.Context, args []string, signals <-chan os.Signa
 	checkpoint := w.startAttempt(ctx)
 	cleanup, err := defaultReportFiles(&w.cfg)
 	if err != nil {
-		exit := &ExitError{Code: 126, Reason: longtaskv1.TerminationReasonCommandNotRunnable, Message: err.Error()}
+		exit := &ExitError{Code: 126, Reason: longtaskv1.FailureReasonCommandNotRunnable, Message: err.Error()}
 		return w.finish(ctx, &Runner{}, exit)
 	}
 	defer cleanup()

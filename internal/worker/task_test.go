@@ -215,7 +215,7 @@ func TestWorkerRun(t *testing.T) {
 			wantCode:     3,
 			wantProgress: &longtaskv1.Progress{Current: 4, Total: 10, Percent: 40, Summary: "4/10 (40%)", Attempt: 2},
 			wantTermination: &longtaskv1.TerminationMessage{
-				Reason: longtaskv1.TerminationReasonExited, Message: "the program exited with code 3", Output: "something broke",
+				Reason: longtaskv1.FailureReasonTaskFailed, Message: "the program exited with code 3", Output: "something broke",
 			},
 		},
 		"a command that is not found": {
@@ -223,7 +223,7 @@ func TestWorkerRun(t *testing.T) {
 			wantCode:     127,
 			wantProgress: &longtaskv1.Progress{Current: 1, Total: 10, Percent: 10, Summary: "1/10 (10%)", Message: "earlier", Attempt: 2},
 			wantTermination: &longtaskv1.TerminationMessage{
-				Reason: longtaskv1.TerminationReasonCommandNotFound, Message: "command not found: /does/not/exist",
+				Reason: longtaskv1.FailureReasonCommandNotFound, Message: "command not found: /does/not/exist",
 			},
 		},
 		// The writes fail while the program runs and at first after it exited; the final flush retries

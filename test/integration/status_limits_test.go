@@ -245,7 +245,7 @@ func TestAnEarlierWorkerCannotChooseWhatATaskRuns(t *testing.T) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseFailed))
 	})
 	g := gomega.NewWithT(t)
-	g.Expect(got.Status.Failure.Reason).To(gomega.Equal("TemplateChanged"))
+	g.Expect(got.Status.Failure.Reason).To(gomega.Equal(longtaskv1.FailureReasonTemplateChanged))
 	g.Expect(got.Status.Failure.Message).To(gomega.ContainSubstring("LongTaskTemplate resize-photos was not found"))
 	err := fw.Client.Get(ctx, client.ObjectKeyFromObject(task), &batchv1.Job{})
 	g.Expect(apierrors.IsNotFound(err)).To(gomega.BeTrue(), "getting the Job of a task whose status.resolvedTask was forged: %v", err)

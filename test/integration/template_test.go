@@ -83,7 +83,7 @@ func TestTaskWithABadParameterFailsWithoutAJob(t *testing.T) {
 	})
 	g := gomega.NewWithT(t)
 	g.Expect(got.Status.Failure).NotTo(gomega.BeNil())
-	g.Expect(got.Status.Failure.Reason).To(gomega.Equal("InvalidParameters"))
+	g.Expect(got.Status.Failure.Reason).To(gomega.Equal(longtaskv1.FailureReasonInvalidParameters))
 	g.Expect(got.Status.Failure.Message).To(gomega.ContainSubstring(`spec.parameters[count]: Invalid value: "20; rm -rf /": must match ^[0-9]{1,3}$`))
 	g.Expect(fw.Kubectl(ns, "wait", "--for=condition=Failed", "--timeout=10s", "longtask/resize").Run()).To(gomega.Succeed())
 	err := fw.Client.Get(context.Background(), client.ObjectKeyFromObject(task), &batchv1.Job{})

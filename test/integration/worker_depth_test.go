@@ -83,7 +83,7 @@ func TestStalledTaskFailsWithProgressDeadlineExceeded(t *testing.T) {
 		g.Expect(got.Status.Phase).To(gomega.Equal(longtaskv1.PhaseFailed))
 	})
 	g := gomega.NewWithT(t)
-	g.Expect(got.Status.Failure.Reason).To(gomega.Equal("ProgressDeadlineExceeded"))
+	g.Expect(got.Status.Failure.Reason).To(gomega.Equal(longtaskv1.FailureReasonProgressDeadlineExceeded))
 	g.Expect(meta.FindStatusCondition(got.Status.Conditions, longtaskv1.ConditionFailed).Reason).To(gomega.Equal("ProgressDeadlineExceeded"))
 	framework.Eventually(t, func(g gomega.Gomega) {
 		g.Expect(fw.Client.Get(context.Background(), client.ObjectKeyFromObject(job), job)).To(gomega.Succeed())
