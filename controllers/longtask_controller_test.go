@@ -317,7 +317,7 @@ func TestReconcile(t *testing.T) {
 			clockStep:   time.Second,
 			wantResults: [2]ctrl.Result{{RequeueAfter: time.Second}, {}},
 			wantPhase:   longtaskv1.PhaseFailed,
-			wantRunning: &metav1.Condition{Status: metav1.ConditionFalse, Reason: string(ReasonProgressDeadlineExceeded), Message: stalledMessage},
+			wantRunning: &metav1.Condition{Status: metav1.ConditionFalse, Reason: string(longtaskv1.FailureReasonProgressDeadlineExceeded), Message: stalledMessage},
 			wantJob:     jobSuspended,
 			wantEvents:  []string{"Warning ProgressDeadlineExceeded " + stalledMessage},
 		},
@@ -423,8 +423,8 @@ func TestFailureIsReadFromThePodsTheJobControls(t *testing.T) {
 		return testutil.TerminatedPod("resize-forged", "photos", "resize", 1, "Error",
 			`{"reason":"Forged","message":"forged by a pod that only has the label","output":"AKIA-not-the-task"}`, now)
 	}
-	taskFailed := &longtaskv1.Failure{Reason: ReasonTaskFailed, Message: "The task exited with code 3", ExitCode: ptr.To[int32](3), Output: "disk full: /data"}
-	podLost := &longtaskv1.Failure{Reason: ReasonPodLost, Message: "The task's pod was lost before it said how the task ended: its node stopped or restarted, or the pod was deleted"}
+	taskFailed := &longtaskv1.Failure{Reason: longtaskv1.FailureReasonTaskFailed, Message: "The task exited with code 3", ExitCode: ptr.To[int32](3), Output: "disk full: /data"}
+	podLost := &longtaskv1.Failure{Reason: longtaskv1.FailureReasonPodLost, Message: "The task's pod was lost before it said how the task ended: its node stopped or restarted, or the pod was deleted"}
 
 	for name, tc := range map[string]struct {
 		pods []*corev1.Pod

@@ -166,16 +166,16 @@ func TestMetricsCountFailuresByReason(t *testing.T) {
 		"a non-zero exit": {
 			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), batchv1.JobReasonBackoffLimitExceeded, "", 1).Obj(),
 			pods:       []corev1.Pod{*testutil.TerminatedPod("resize-a", "photos", "resize", 1, "Error", "", started.Add(time.Hour))},
-			wantReason: string(ReasonTaskFailed),
+			wantReason: string(longtaskv1.FailureReasonTaskFailed),
 		},
 		"a pod lost before it said how it ended": {
 			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), batchv1.JobReasonBackoffLimitExceeded, "", 1).Obj(),
-			wantReason: string(ReasonPodLost),
+			wantReason: string(longtaskv1.FailureReasonPodLost),
 		},
 		"a reason the worker never writes, printed by the task into its termination message": {
 			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), batchv1.JobReasonBackoffLimitExceeded, "", 1).Obj(),
 			pods:       []corev1.Pod{*madeUp},
-			wantReason: string(ReasonTaskFailed),
+			wantReason: string(longtaskv1.FailureReasonTaskFailed),
 		},
 		"a Job's reason outside the documented set": {
 			failedJob:  testutil.MakeJob("resize", "photos").Started(started).Failed(started.Add(time.Hour), "ANewJobReason", "", 1).Obj(),

@@ -112,13 +112,13 @@ func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 	switch {
 	case world.invalidParameters != nil:
 		message := text.Cut(fmt.Sprintf("LongTaskTemplate %s: %v", task.Spec.TemplateRef.Name, world.invalidParameters), maxConditionMessageBytes, text.Start)
-		status.Failure = &longtaskv1.Failure{Reason: ReasonInvalidParameters, Message: message}
-		finish(status, longtaskv1.PhaseFailed, string(ReasonInvalidParameters), message, now)
+		status.Failure = &longtaskv1.Failure{Reason: longtaskv1.FailureReasonInvalidParameters, Message: message}
+		finish(status, longtaskv1.PhaseFailed, string(longtaskv1.FailureReasonInvalidParameters), message, now)
 	case world.templateChanged != nil:
 		// Rather than run something other than what the task started as, or a record nobody vouches for.
 		message := text.Cut(world.templateChanged.message(), maxConditionMessageBytes, text.Start)
-		status.Failure = &longtaskv1.Failure{Reason: ReasonTemplateChanged, Message: message}
-		finish(status, longtaskv1.PhaseFailed, string(ReasonTemplateChanged), message, now)
+		status.Failure = &longtaskv1.Failure{Reason: longtaskv1.FailureReasonTemplateChanged, Message: message}
+		finish(status, longtaskv1.PhaseFailed, string(longtaskv1.FailureReasonTemplateChanged), message, now)
 	case world.templateMissing:
 		d.blocked = "ResolveTemplate"
 		setPhase(status, longtaskv1.PhasePending, ReasonTemplateNotFound, fmt.Sprintf(
@@ -147,7 +147,7 @@ func computeStatus(task *longtaskv1.LongTask, world observed) decision {
 	case stalled(task, now):
 		stop(stopStalled)
 		status.Failure = &longtaskv1.Failure{
-			Reason:  ReasonProgressDeadlineExceeded,
+			Reason:  longtaskv1.FailureReasonProgressDeadlineExceeded,
 			Message: fmt.Sprintf("The task made no progress for %ds (progressDeadlineSeconds)", *task.Spec.ProgressDeadlineSeconds),
 		}
 		finish(status, longtaskv1.PhaseFailed, string(status.Failure.Reason), status.Failure.Message, now)
@@ -248,7 +248,7 @@ func completeProgress(status *longtaskv1.LongTaskStatus, now time.Time) {
 // last lines of output). The message of a TaskFailed or OOMKilled failure with an exit code states that
 // code, so that readers of the typed fields (the UI) need not repeat it.
 func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Failure {
-	f := &longtaskv1.Failure{Reason: ReasonTaskFailed, Message: "The task failed"}
+	f := &longtaskv1.Failure{Reason: longtaskv1.FailureReasonTaskFailed, Message: "The task failed"}
 	cond := findJobCondition(job, batchv1.JobFailed)
 	jobReason := cond != nil && cond.Reason != "" && cond.Reason != batchv1.JobReasonBackoffLimitExceeded
 	if jobReason {
@@ -261,7 +261,7 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 		if !jobReason {
 			// No pod says how the task ended: it was deleted before it ended, with its node or because its
 			// kubelet would never start it (deleteStuckPods).
-			f.Reason, f.Message = ReasonPodLost, "The task's pod was lost before it said how the task ended: its node stopped or restarted, or the pod was deleted"
+			f.Reason, f.Message = longtaskv1.FailureReasonPodLost, "The task's pod was lost before it said how the task ended: its node stopped or restarted, or the pod was deleted"
 		}
 		return f
 	}
@@ -277,10 +277,10 @@ func failure(job *batchv1.Job, pods []corev1.Pod, attempts int32) *longtaskv1.Fa
 	case jobReason:
 	case terminated.Reason == "OOMKilled" || (fromWorker && worker.Reason == longtaskv1.FailureReasonOOMKilled):
 		// The kubelet says so when the worker itself was killed; the worker says so when only its program was.
-		f.Reason = ReasonOOMKilled
+		f.Reason = longtaskv1.FailureReasonOOMKilled
 		f.Message = fmt.Sprintf("The task ran out of memory and was killed (exit code %d)", terminated.ExitCode)
 	case lostWithItsNode(terminated) && !fromWorker:
-		f.Reason = ReasonPodLost
+		f.Reason = longtaskv1.FailureReasonPodLost
 		f.Message = "The task's pod was lost while it ran: its node stopped or restarted, and nothing knows how the task ended"
 		if attempts > 1 {
 			f.Message += fmt.Sprintf(" (its last attempt of %d)", attempts)

@@ -138,12 +138,12 @@ func TestComputeStatus(t *testing.T) {
 				CompletionTime: at(now),
 				Progress:       &longtaskv1.Progress{Current: 3, Total: 25, Percent: 12, Summary: "3/25 (12%)"},
 				Failure: &longtaskv1.Failure{
-					Reason: ReasonTaskFailed, Message: "The task exited with code 3 in its last attempt of 2",
+					Reason: longtaskv1.FailureReasonTaskFailed, Message: "The task exited with code 3 in its last attempt of 2",
 					ExitCode: ptr.To[int32](3), Output: "copying\nno space left",
 				},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", string(ReasonTaskFailed), "The task exited with code 3 in its last attempt of 2"),
-					cond("Failed", "True", string(ReasonTaskFailed), "The task exited with code 3 in its last attempt of 2"),
+					cond("Running", "False", string(longtaskv1.FailureReasonTaskFailed), "The task exited with code 3 in its last attempt of 2"),
+					cond("Failed", "True", string(longtaskv1.FailureReasonTaskFailed), "The task exited with code 3 in its last attempt of 2"),
 				},
 			},
 		},
@@ -195,12 +195,12 @@ func TestComputeStatus(t *testing.T) {
 				StartTime:      at(started),
 				CompletionTime: at(now),
 				Failure: &longtaskv1.Failure{
-					Reason: ReasonTaskFailed, Message: "The task exited with code 1", ExitCode: ptr.To[int32](1),
+					Reason: longtaskv1.FailureReasonTaskFailed, Message: "The task exited with code 1", ExitCode: ptr.To[int32](1),
 					Output: `{"reason":"All is well","message":"it succeeded"}`,
 				},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", string(ReasonTaskFailed), "The task exited with code 1"),
-					cond("Failed", "True", string(ReasonTaskFailed), "The task exited with code 1"),
+					cond("Running", "False", string(longtaskv1.FailureReasonTaskFailed), "The task exited with code 1"),
+					cond("Failed", "True", string(longtaskv1.FailureReasonTaskFailed), "The task exited with code 1"),
 				},
 			},
 		},
@@ -215,11 +215,11 @@ func TestComputeStatus(t *testing.T) {
 				StartTime:      at(started),
 				CompletionTime: at(now),
 				Failure: &longtaskv1.Failure{
-					Reason: ReasonOOMKilled, Message: "The task ran out of memory and was killed (exit code 137)", ExitCode: ptr.To[int32](137),
+					Reason: longtaskv1.FailureReasonOOMKilled, Message: "The task ran out of memory and was killed (exit code 137)", ExitCode: ptr.To[int32](137),
 				},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", string(ReasonOOMKilled), "The task ran out of memory and was killed (exit code 137)"),
-					cond("Failed", "True", string(ReasonOOMKilled), "The task ran out of memory and was killed (exit code 137)"),
+					cond("Running", "False", string(longtaskv1.FailureReasonOOMKilled), "The task ran out of memory and was killed (exit code 137)"),
+					cond("Failed", "True", string(longtaskv1.FailureReasonOOMKilled), "The task ran out of memory and was killed (exit code 137)"),
 				},
 			},
 		},
@@ -236,11 +236,11 @@ func TestComputeStatus(t *testing.T) {
 				StartTime:      at(started),
 				CompletionTime: at(now),
 				Failure: &longtaskv1.Failure{
-					Reason: ReasonOOMKilled, Message: "The task ran out of memory and was killed (exit code 137)", ExitCode: ptr.To[int32](137),
+					Reason: longtaskv1.FailureReasonOOMKilled, Message: "The task ran out of memory and was killed (exit code 137)", ExitCode: ptr.To[int32](137),
 				},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", string(ReasonOOMKilled), "The task ran out of memory and was killed (exit code 137)"),
-					cond("Failed", "True", string(ReasonOOMKilled), "The task ran out of memory and was killed (exit code 137)"),
+					cond("Running", "False", string(longtaskv1.FailureReasonOOMKilled), "The task ran out of memory and was killed (exit code 137)"),
+					cond("Failed", "True", string(longtaskv1.FailureReasonOOMKilled), "The task ran out of memory and was killed (exit code 137)"),
 				},
 			},
 		},
@@ -256,13 +256,13 @@ func TestComputeStatus(t *testing.T) {
 				StartTime:      at(started),
 				CompletionTime: at(now),
 				Failure: &longtaskv1.Failure{
-					Reason:   ReasonPodLost,
+					Reason:   longtaskv1.FailureReasonPodLost,
 					Message:  lost,
 					ExitCode: ptr.To[int32](255),
 				},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", string(ReasonPodLost), lost),
-					cond("Failed", "True", string(ReasonPodLost), lost),
+					cond("Running", "False", string(longtaskv1.FailureReasonPodLost), lost),
+					cond("Failed", "True", string(longtaskv1.FailureReasonPodLost), lost),
 				},
 			},
 		},
@@ -346,10 +346,10 @@ func TestComputeStatus(t *testing.T) {
 			want: longtaskv1.LongTaskStatus{
 				Phase:          longtaskv1.PhaseFailed,
 				CompletionTime: at(now),
-				Failure:        &longtaskv1.Failure{Reason: ReasonInvalidParameters, Message: "LongTaskTemplate resize-photos: spec.parameters[album]: Required value"},
+				Failure:        &longtaskv1.Failure{Reason: longtaskv1.FailureReasonInvalidParameters, Message: "LongTaskTemplate resize-photos: spec.parameters[album]: Required value"},
 				Conditions: []metav1.Condition{
-					cond("Running", "False", string(ReasonInvalidParameters), "LongTaskTemplate resize-photos: spec.parameters[album]: Required value"),
-					cond("Failed", "True", string(ReasonInvalidParameters), "LongTaskTemplate resize-photos: spec.parameters[album]: Required value"),
+					cond("Running", "False", string(longtaskv1.FailureReasonInvalidParameters), "LongTaskTemplate resize-photos: spec.parameters[album]: Required value"),
+					cond("Failed", "True", string(longtaskv1.FailureReasonInvalidParameters), "LongTaskTemplate resize-photos: spec.parameters[album]: Required value"),
 				},
 			},
 		},
@@ -457,8 +457,8 @@ func TestComputeStatusProgressDeadline(t *testing.T) {
 				t.Fatalf("phase %s, want %s", got.Phase, tc.wantPhase)
 			}
 			if tc.wantPhase == longtaskv1.PhaseFailed {
-				if got.Failure == nil || got.Failure.Reason != ReasonProgressDeadlineExceeded {
-					t.Errorf("failure %+v, want reason %s", got.Failure, ReasonProgressDeadlineExceeded)
+				if got.Failure == nil || got.Failure.Reason != longtaskv1.FailureReasonProgressDeadlineExceeded {
+					t.Errorf("failure %+v, want reason %s", got.Failure, longtaskv1.FailureReasonProgressDeadlineExceeded)
 				}
 				if d.stopJob != stopStalled {
 					t.Errorf("stop the Job %v, want %v: a stalled task's pod must stop", d.stopJob, stopStalled)

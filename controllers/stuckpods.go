@@ -52,7 +52,7 @@ func (r *LongTaskReconciler) deleteStuckPods(ctx context.Context, task *longtask
 			return 0, fmt.Errorf("deleting pod %s, which its kubelet will not start: %w", pod.Name, err)
 		}
 		ctrl.LoggerFrom(ctx).Info("Deleted a pod its kubelet will not start", "pod", klog.KObj(pod), "waitingSince", since)
-		r.Recorder.Eventf(task, pod, corev1.EventTypeWarning, string(ReasonPodLost), "DeletePod",
+		r.Recorder.Eventf(task, pod, corev1.EventTypeWarning, string(longtaskv1.FailureReasonPodLost), "DeletePod",
 			"Deleted pod %s: its node restarted after creating its container, and the kubelet will not start it", pod.Name)
 	}
 	return stuckPodGrace, nil

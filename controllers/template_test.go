@@ -131,11 +131,11 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			task:      testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Parameter("album", "cats").Parameter("count", "5; rm -rf /").Obj(),
 			wantPhase: longtaskv1.PhaseFailed,
 			wantCondition: metav1.Condition{
-				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonInvalidParameters),
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(longtaskv1.FailureReasonInvalidParameters),
 				Message: `spec.parameters[count]: Invalid value: "5; rm -rf /": must match [0-9]{1,3}`,
 			},
 			wantFailure: &longtaskv1.Failure{
-				Reason:  ReasonInvalidParameters,
+				Reason:  longtaskv1.FailureReasonInvalidParameters,
 				Message: `LongTaskTemplate resize-photos: spec.parameters[count]: Invalid value: "5; rm -rf /": must match [0-9]{1,3}`,
 			},
 			wantEvents: []string{`Warning InvalidParameters LongTaskTemplate resize-photos: spec.parameters[count]`},
@@ -144,9 +144,9 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			objs:          []client.Object{resizeTemplate().Obj()},
 			task:          testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Obj(),
 			wantPhase:     longtaskv1.PhaseFailed,
-			wantCondition: metav1.Condition{Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonInvalidParameters), Message: "spec.parameters[album]: Required value"},
+			wantCondition: metav1.Condition{Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(longtaskv1.FailureReasonInvalidParameters), Message: "spec.parameters[album]: Required value"},
 			wantFailure: &longtaskv1.Failure{
-				Reason:  ReasonInvalidParameters,
+				Reason:  longtaskv1.FailureReasonInvalidParameters,
 				Message: "LongTaskTemplate resize-photos: spec.parameters[album]: Required value: the template needs a value for album",
 			},
 			wantEvents: []string{"Warning InvalidParameters LongTaskTemplate resize-photos: spec.parameters[album]"},
@@ -155,9 +155,9 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			objs:          []client.Object{resizeTemplate().Args("$(params.colour)").Obj()},
 			task:          testutil.MakeLongTask("resize", "photos").TemplateRef("resize-photos").Parameter("album", "cats").Obj(),
 			wantPhase:     longtaskv1.PhaseFailed,
-			wantCondition: metav1.Condition{Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonInvalidParameters), Message: "spec.task.args[0]"},
+			wantCondition: metav1.Condition{Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(longtaskv1.FailureReasonInvalidParameters), Message: "spec.task.args[0]"},
 			wantFailure: &longtaskv1.Failure{
-				Reason: ReasonInvalidParameters,
+				Reason: longtaskv1.FailureReasonInvalidParameters,
 				Message: `LongTaskTemplate resize-photos: the template is broken: spec.task.args[0]: Invalid value: "$(params.colour)": ` +
 					`refers to $(params.colour), which is not one of the template's parameters`,
 			},
@@ -178,11 +178,11 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			task:      resolvedTask(),
 			wantPhase: longtaskv1.PhaseFailed,
 			wantCondition: metav1.Condition{
-				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonTemplateChanged),
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(longtaskv1.FailureReasonTemplateChanged),
 				Message: "LongTaskTemplate resize-photos no longer resolves to status.resolvedTask",
 			},
 			wantFailure: &longtaskv1.Failure{
-				Reason: ReasonTemplateChanged,
+				Reason: longtaskv1.FailureReasonTemplateChanged,
 				Message: "The task's Job cannot be created: LongTaskTemplate resize-photos no longer resolves to status.resolvedTask: " +
 					"it changed since the task started, or the status was written by someone else. A Job runs only what the template says now",
 			},
@@ -193,11 +193,11 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			task:      resolvedTask(),
 			wantPhase: longtaskv1.PhaseFailed,
 			wantCondition: metav1.Condition{
-				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonTemplateChanged),
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(longtaskv1.FailureReasonTemplateChanged),
 				Message: "LongTaskTemplate resize-photos was not found",
 			},
 			wantFailure: &longtaskv1.Failure{
-				Reason:  ReasonTemplateChanged,
+				Reason:  longtaskv1.FailureReasonTemplateChanged,
 				Message: "The task's Job cannot be created: LongTaskTemplate resize-photos was not found. A Job runs only what the template says now",
 			},
 			wantResolved: resolvedTask().Status.ResolvedTask,
@@ -208,11 +208,11 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			task:      forgedTask(),
 			wantPhase: longtaskv1.PhaseFailed,
 			wantCondition: metav1.Condition{
-				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonTemplateChanged),
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(longtaskv1.FailureReasonTemplateChanged),
 				Message: "LongTaskTemplate resize-photos no longer resolves to status.resolvedTask",
 			},
 			wantFailure: &longtaskv1.Failure{
-				Reason: ReasonTemplateChanged,
+				Reason: longtaskv1.FailureReasonTemplateChanged,
 				Message: "The task's Job cannot be created: LongTaskTemplate resize-photos no longer resolves to status.resolvedTask: " +
 					"it changed since the task started, or the status was written by someone else. A Job runs only what the template says now",
 			},
@@ -224,11 +224,11 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			task:      resolvedFrom(t, resizeTemplate().Obj()),
 			wantPhase: longtaskv1.PhaseFailed,
 			wantCondition: metav1.Condition{
-				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(ReasonTemplateChanged),
+				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(longtaskv1.FailureReasonTemplateChanged),
 				Message: "LongTaskTemplate resize-photos no longer takes the task's parameters (spec.parameters[size]: Required value",
 			},
 			wantFailure: &longtaskv1.Failure{
-				Reason: ReasonTemplateChanged,
+				Reason: longtaskv1.FailureReasonTemplateChanged,
 				Message: "The task's Job cannot be created: LongTaskTemplate resize-photos no longer takes the task's parameters " +
 					"(spec.parameters[size]: Required value: the template needs a value for size). A Job runs only what the template says now",
 			},
