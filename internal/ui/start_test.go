@@ -17,18 +17,10 @@ import (
 func TestStartNamesTheTaskAsThePluginDoes(t *testing.T) {
 	template := testutil.MakeTemplate("resize.photos", "photos").Command("resize").Obj()
 	_, c, ts := newTestServer(t, false, template)
-	cookie, token := csrfFor(t, ts.URL+"/templates/photos/resize.photos")
-	form := url.Values{"csrf": {token}}
-	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/templates/photos/resize.photos", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(cookie)
-	resp, err := noRedirects.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("starting a task answered %d, want %d", resp.StatusCode, http.StatusSeeOther)
+	page := ts.URL + "/templates/photos/resize.photos"
+	cookie, token := csrfFor(t, page)
+	if status := submit(t, page, cookie, token); status != http.StatusSeeOther {
+		t.Fatalf("starting a task answered %d, want %d", status, http.StatusSeeOther)
 	}
 	started := &longtaskv1.LongTaskList{}
 	if err := c.List(context.Background(), started); err != nil {
@@ -41,4 +33,19 @@ func TestStartNamesTheTaskAsThePluginDoes(t *testing.T) {
 		t.Errorf("the task from template resize.photos is named %q (generateName %q), want resize-photos-xxxxx as the plugin names it",
 			task.Name, task.GenerateName)
 	}
+}
+
+// submit posts a form with the CSRF token and cookie of the page it was on (csrfFor) to action, and
+// returns the answer's status, without following a redirect.
+func submit(t *testing.T, action string, cookie *http.Cookie, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, action, strings.NewReader(url.Values{"csrf": {token}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(cookie)
+	resp, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
