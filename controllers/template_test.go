@@ -68,6 +68,16 @@ func forgedTask() *longtaskv1.LongTask {
 func TestReconcileTaskFromTemplate(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	workerRun := []string{"/longtask/bin/longtask-worker", "run", "--"}
+	// How a task fails whose Job would no longer run what its status.resolvedTask says.
+	noLongerResolvesCondition := metav1.Condition{
+		Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(longtaskv1.FailureReasonTemplateChanged),
+		Message: "LongTaskTemplate resize-photos no longer resolves to status.resolvedTask",
+	}
+	noLongerResolves := &longtaskv1.Failure{
+		Reason: longtaskv1.FailureReasonTemplateChanged,
+		Message: "The task's Job cannot be created: LongTaskTemplate resize-photos no longer resolves to status.resolvedTask: " +
+			"it changed since the task started, or the status was written by someone else. A Job runs only what the template says now",
+	}
 	cases := map[string]struct {
 		objs []client.Object
 		task *longtaskv1.LongTask
@@ -174,20 +184,13 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			wantEvents:    []string{"Normal JobCreated Created Job resize"},
 		},
 		"a resolved task that lost its Job is not run again after its template changed": {
-			objs:      []client.Object{resizeTemplate().Obj()},
-			task:      resolvedTask(),
-			wantPhase: longtaskv1.PhaseFailed,
-			wantCondition: metav1.Condition{
-				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(longtaskv1.FailureReasonTemplateChanged),
-				Message: "LongTaskTemplate resize-photos no longer resolves to status.resolvedTask",
-			},
-			wantFailure: &longtaskv1.Failure{
-				Reason: longtaskv1.FailureReasonTemplateChanged,
-				Message: "The task's Job cannot be created: LongTaskTemplate resize-photos no longer resolves to status.resolvedTask: " +
-					"it changed since the task started, or the status was written by someone else. A Job runs only what the template says now",
-			},
-			wantResolved: resolvedTask().Status.ResolvedTask,
-			wantEvents:   []string{"Warning TemplateChanged The task's Job cannot be created"},
+			objs:          []client.Object{resizeTemplate().Obj()},
+			task:          resolvedTask(),
+			wantPhase:     longtaskv1.PhaseFailed,
+			wantCondition: noLongerResolvesCondition,
+			wantFailure:   noLongerResolves,
+			wantResolved:  resolvedTask().Status.ResolvedTask,
+			wantEvents:    []string{"Warning TemplateChanged The task's Job cannot be created"},
 		},
 		"a resolved task that lost its Job is not run again after its template was deleted": {
 			task:      resolvedTask(),
@@ -204,20 +207,13 @@ func TestReconcileTaskFromTemplate(t *testing.T) {
 			wantEvents:   []string{"Warning TemplateChanged The task's Job cannot be created"},
 		},
 		"a resolved task written by someone else never becomes a Job": {
-			objs:      []client.Object{resizeTemplate().Obj()},
-			task:      forgedTask(),
-			wantPhase: longtaskv1.PhaseFailed,
-			wantCondition: metav1.Condition{
-				Type: longtaskv1.ConditionFailed, Status: metav1.ConditionTrue, Reason: string(longtaskv1.FailureReasonTemplateChanged),
-				Message: "LongTaskTemplate resize-photos no longer resolves to status.resolvedTask",
-			},
-			wantFailure: &longtaskv1.Failure{
-				Reason: longtaskv1.FailureReasonTemplateChanged,
-				Message: "The task's Job cannot be created: LongTaskTemplate resize-photos no longer resolves to status.resolvedTask: " +
-					"it changed since the task started, or the status was written by someone else. A Job runs only what the template says now",
-			},
-			wantResolved: forgedTask().Status.ResolvedTask,
-			wantEvents:   []string{"Warning TemplateChanged The task's Job cannot be created"},
+			objs:          []client.Object{resizeTemplate().Obj()},
+			task:          forgedTask(),
+			wantPhase:     longtaskv1.PhaseFailed,
+			wantCondition: noLongerResolvesCondition,
+			wantFailure:   noLongerResolves,
+			wantResolved:  forgedTask().Status.ResolvedTask,
+			wantEvents:    []string{"Warning TemplateChanged The task's Job cannot be created"},
 		},
 		"a resolved task whose template no longer takes its parameters": {
 			objs:      []client.Object{resizeTemplate().Parameter(longtaskv1.Parameter{Name: "size", Required: true}).Obj()},
