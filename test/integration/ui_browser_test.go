@@ -47,6 +47,10 @@ func browser(t *testing.T) context.Context {
 // tabTimeout bounds all that a test does in its tab.
 const tabTimeout = 5 * time.Minute
 
+// The browser tests (TestBrowser*) do not call t.Parallel: two Chromiums, each page following its task
+// over an event stream, beside the race detector on two cores missed their 30 s waits now and then
+// (a progress message that never showed, a click that went nowhere), where one at a time did not.
+
 // evaluateTimeout bounds one evaluation of expectPage, within its framework.Timeout.
 const evaluateTimeout = 5 * time.Second
 
@@ -81,7 +85,6 @@ func openPage(t *testing.T, push bool, path string) context.Context {
 }
 
 func TestBrowserFollowsProgressLive(t *testing.T) {
-	t.Parallel()
 	ns := fw.Namespace(t)
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	fw.Create(t, task)
@@ -100,7 +103,6 @@ func TestBrowserFollowsProgressLive(t *testing.T) {
 }
 
 func TestBrowserFallsBackToPolling(t *testing.T) {
-	t.Parallel()
 	ns := fw.Namespace(t)
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	fw.Create(t, task)
@@ -115,7 +117,6 @@ func TestBrowserFallsBackToPolling(t *testing.T) {
 
 // A page whose event streams the UI refuses, as it does past its caps, polls for its panel and its log.
 func TestBrowserPollsWhenTheUIRefusesStreams(t *testing.T) {
-	t.Parallel()
 	ns := fw.Namespace(t)
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	fw.Create(t, task)
@@ -144,7 +145,6 @@ func TestBrowserPollsWhenTheUIRefusesStreams(t *testing.T) {
 }
 
 func TestBrowserShowsTheResult(t *testing.T) {
-	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	fw.Create(t, task)
@@ -162,7 +162,6 @@ func TestBrowserShowsTheResult(t *testing.T) {
 }
 
 func TestBrowserShowsTheError(t *testing.T) {
-	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Timeout(60).Obj()
 	fw.Create(t, task)
@@ -179,7 +178,6 @@ func TestBrowserShowsTheError(t *testing.T) {
 const cancelForms = `document.readyState === "complete" && document.getElementById("panel") !== null ? document.querySelectorAll("#cancel-form").length : -1`
 
 func TestBrowserCancelsATask(t *testing.T) {
-	t.Parallel()
 	ns := fw.ManagedNamespace(t, manager.Options{})
 	task := testutil.MakeLongTask("resize", ns).Obj()
 	fw.Create(t, task)
@@ -196,7 +194,6 @@ func TestBrowserCancelsATask(t *testing.T) {
 }
 
 func TestBrowserListsTasks(t *testing.T) {
-	t.Parallel()
 	// Pushed by the list's event stream, or fetched every 2 s when streams are off: the list follows the
 	// tasks either way.
 	for _, push := range []bool{true, false} {
